@@ -1,0 +1,18 @@
+"""Django app config: registers djenga's system checks and its settings cache reset."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+
+class DjengaConfig(AppConfig):
+    name = "djenga"
+    verbose_name = "djenga"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the checks)
+        from .conf import reset_settings
+
+        setting_changed.connect(reset_settings, dispatch_uid="djenga.conf.reset_settings")

@@ -1,0 +1,1 @@
+"""Celery side of djenga: detail tasks, the redisd result backend and detailed results."""

@@ -1,0 +1,203 @@
+"""RedisDetailBackend: Celery's Redis result backend plus djenga's step snapshots (``redisd://``)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from importlib import resources
+from typing import Any
+
+import redis.asyncio
+from celery.app import backends as celery_backends
+from celery.backends.redis import RedisBackend
+from kombu.utils.objects import cached_property
+from redis.exceptions import RedisError
+
+from ..conf import get_settings
+from ..keys import RedisNames
+from ..wire import FINAL_STATES, Snapshot, TaskState, decode, encode
+from .detail import Event, TaskDetail
+
+__all__ = ["DETAIL_SCHEMES", "RedisDetailBackend", "patch_aliases", "to_redis_url"]
+
+logger = logging.getLogger(__name__)
+
+#: djenga's URL schemes and the plain Redis schemes they stand for.
+DETAIL_SCHEMES: dict[str, str] = {"redisd": "redis", "redisds": "rediss"}
+
+_BACKEND_PATH = "djenga.celery.backends:RedisDetailBackend"
+_REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
+_PUBLISH_LUA = resources.files(__package__).joinpath("publish.lua").read_text()
+
+
+def patch_aliases() -> None:
+    """Make ``redisd://`` (and ``redisds://`` for TLS) available as Celery result backends.
+
+    Idempotent. The package also registers both as ``celery.result_backends`` entry
+    points, so this is only needed where entry points are not installed.
+    """
+    for scheme in DETAIL_SCHEMES:
+        celery_backends.BACKEND_ALIASES[scheme] = _BACKEND_PATH
+
+
+def to_redis_url(url: str) -> str:
+    """``redisd://…`` → ``redis://…`` and ``redisds://…`` → ``rediss://…``; others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    return f"{DETAIL_SCHEMES.get(scheme, scheme)}{sep}{rest}" if sep else url
+
+
+class RedisDetailBackend(RedisBackend):
+    """Celery's Redis backend (results, ``.get()``, chords work as with ``redis://``) that
+    also stores each step update of a detail task and publishes it, in one round trip."""
+
+    #: Seconds between two "Redis is unreachable" warnings of one backend.
+    warning_interval = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._warn_lock = threading.Lock()
+        self._last_warning = 0.0
+        self._suppressed = 0
+
+    def _params_from_url(self, url: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        return super()._params_from_url(to_redis_url(url), defaults)
+
+    @cached_property
+    def names(self) -> RedisNames:
+        """The key and channel builder for this backend's database."""
+        return RedisNames(get_settings().KEY_PREFIX, int(self.connparams.get("db") or 0))
+
+    @cached_property
+    def _publish_script(self) -> Any:
+        return self.client.register_script(_PUBLISH_LUA)
+
+    def async_client(self) -> redis.asyncio.Redis:
+        """A new redis.asyncio client for the same server and database."""
+        if self.url:
+            return redis.asyncio.Redis.from_url(to_redis_url(self.url))
+        params = self.connparams
+        return redis.asyncio.Redis(
+            host=params.get("host", "localhost"),
+            port=params.get("port", 6379),
+            db=params.get("db", 0),
+            username=params.get("username"),
+            password=params.get("password"),
+        )
+
+    # -- detail snapshots ----------------------------------------------------------------
+
+    def publish_detail(self, detail: TaskDetail, event: Event | None = None) -> int | None:
+        """Store the snapshot, append ``event`` to the log and publish; return the new seq.
+
+        Never raises for Redis trouble: progress reporting must not fail a task, so an
+        unreachable Redis is a (rate-limited) logged warning and ``None``.
+        """
+        task_id = detail.task_id
+        if task_id is None:
+            return None
+        names = self.names
+        settings = get_settings()
+        try:
+            return int(
+                self._publish_script(
+                    keys=[names.task(task_id), names.log(task_id)],
+                    args=[
+                        encode(detail.snapshot()),
+                        encode(event) if event else "",
+                        int(self.expires or 0),
+                        settings.EVENT_LOG_LENGTH,
+                        names.channel(task_id),
+                        secrets.token_hex(4),
+                    ],
+                )
+            )
+        except (RedisError, OSError) as exc:
+            self._warn_unreachable(task_id, exc)
+            return None
+
+    def get_detail(self, task_id: str) -> Snapshot | None:
+        """The latest stored snapshot of the task, or None if djenga has none."""
+        raw = self.client.hget(self.names.task(task_id), "snap")
+        return decode(raw) if raw is not None else None
+
+    def get_events(self, task_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of the task's log with seq > ``after_seq``, oldest first."""
+        entries = self.client.xrange(self.names.log(task_id), min=f"({after_seq}-0")
+        return [decode(fields[b"e"]) for _entry_id, fields in entries]
+
+    def finish_detail(
+        self,
+        task_id: str,
+        state: str,
+        *,
+        request: Any = None,
+        result: Any = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Record a final (or RETRY) state in the task's snapshot, once per state."""
+        detail: TaskDetail | None = getattr(request, "djenga_detail", None)
+        if detail is None:
+            if not _is_detail_task(self.app, getattr(request, "task", None)):
+                return
+            detail = self._load_detail(task_id, getattr(request, "task", None))
+            if detail is None:
+                return
+        if detail.state == state:
+            return
+        error = result if isinstance(result, BaseException) else None
+        event = detail.finish(state, error=error, traceback=traceback, result=result)
+        self.publish_detail(detail, event)
+
+    def _load_detail(self, task_id: str, name: str | None) -> TaskDetail | None:
+        try:
+            snapshot = self.get_detail(task_id)
+        except (RedisError, OSError) as exc:
+            self._warn_unreachable(task_id, exc)
+            return None
+        if snapshot is None:
+            return TaskDetail(task_id, name)
+        return TaskDetail.from_snapshot(snapshot)
+
+    # -- Celery hooks --------------------------------------------------------------------
+
+    def store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        stored = super().store_result(task_id, result, state, traceback, request, **kwargs)
+        if state in _REPORTED_STATES:
+            self.finish_detail(
+                task_id, state, request=request, result=result, traceback=traceback
+            )
+        return stored
+
+    def _warn_unreachable(self, task_id: str, exc: BaseException) -> None:
+        with self._warn_lock:
+            now = time.monotonic()
+            if now - self._last_warning < self.warning_interval:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last_warning = self._suppressed, 0, now
+        logger.warning(
+            "djenga could not record progress of task %s (%s: %s); the task carries on. "
+            "%d similar warnings suppressed in the last %.0f s.",
+            task_id,
+            type(exc).__name__,
+            exc,
+            suppressed,
+            self.warning_interval,
+        )
+
+
+def _is_detail_task(app: Any, name: str | None) -> bool:
+    from .tasks import DetailTask
+
+    task = app.tasks.get(name) if name else None
+    return isinstance(task, DetailTask)

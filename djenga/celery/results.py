@@ -1,0 +1,130 @@
+"""AsyncDetailedResult: a Celery result that also reads a task's step snapshot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from celery.result import AsyncResult
+
+from ..errors import NotADetailBackend
+from ..wire import Snapshot, decode, is_final, is_newer, pending_snapshot
+from .backends import RedisDetailBackend
+
+__all__ = ["AsyncDetailedResult"]
+
+#: Seconds without a pub/sub message after which ``follow`` re-reads the stored
+#: snapshot: pub/sub is at-most-once, the snapshot is the truth.
+RESYNC_INTERVAL = 5.0
+
+
+class AsyncDetailedResult(AsyncResult):
+    """``AsyncResult`` plus the task's steps: ``details()`` polls, ``follow()`` streams.
+
+    Everything ``AsyncResult`` does (``.state``, ``.get()``, ``.revoke()``) still works.
+    """
+
+    @property
+    def detail_backend(self) -> RedisDetailBackend:
+        """The app's backend, which must be djenga's ``redisd://`` one."""
+        backend = self.backend
+        if not isinstance(backend, RedisDetailBackend):
+            raise NotADetailBackend(
+                f"AsyncDetailedResult needs djenga's result backend, but the app's is "
+                f"{type(backend).__name__}: set CELERY_RESULT_BACKEND = 'redisd://host:port/db'."
+            )
+        return backend
+
+    def details(self) -> Snapshot:
+        """The task's latest snapshot (docs/snapshot.md); an unknown id gives a PENDING
+        snapshot with no steps."""
+        return self.detail_backend.get_detail(self.id) or pending_snapshot(self.id)
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The task's steps, in order, as in ``details()["steps"]``."""
+        return self.details()["steps"]
+
+    @property
+    def current_step(self) -> dict[str, Any] | None:
+        """The running step, or None."""
+        snapshot = self.details()
+        return next((s for s in snapshot["steps"] if s["key"] == snapshot["current"]), None)
+
+    @property
+    def percent(self) -> float:
+        """Overall progress, 0-100."""
+        return float(self.details()["percent"])
+
+    @property
+    def detail_state(self) -> str:
+        """The task state djenga recorded (Celery's states, PROGRESS, LOST)."""
+        return str(self.details()["state"])
+
+    def follow(self, timeout: float | None = 60.0) -> Iterator[Snapshot]:
+        """Yield the current snapshot, then each newer one, until the task ends.
+
+        Raises :class:`TimeoutError` if the task has not ended within ``timeout`` seconds.
+        """
+        backend = self.detail_backend
+        pubsub = backend.client.pubsub(ignore_subscribe_messages=True)
+        # Subscribe before reading the snapshot, so no update can fall in between.
+        pubsub.subscribe(backend.names.channel(self.id))
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            snapshot = self.details()
+            while True:
+                yield snapshot
+                if is_final(snapshot):
+                    return
+                snapshot = self._next(snapshot, deadline, pubsub.get_message, self.details)
+        finally:
+            pubsub.close()
+
+    async def afollow(self, timeout: float | None = 60.0) -> AsyncIterator[Snapshot]:
+        """Async twin of :meth:`follow`, on a redis.asyncio connection of its own."""
+        backend = self.detail_backend
+        client = backend.async_client()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        key, channel = backend.names.task(self.id), backend.names.channel(self.id)
+
+        async def read() -> Snapshot:
+            raw = await client.hget(key, "snap")
+            return decode(raw) if raw is not None else pending_snapshot(self.id)
+
+        try:
+            await pubsub.subscribe(channel)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            snapshot = await read()
+            while True:
+                yield snapshot
+                if is_final(snapshot):
+                    return
+                while True:
+                    wait = _wait_time(deadline)
+                    message = await pubsub.get_message(timeout=wait)
+                    newer = await read() if message is None else decode(message["data"])
+                    if is_newer(newer, snapshot.get("epoch"), int(snapshot.get("seq") or 0)):
+                        snapshot = newer
+                        break
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+    @staticmethod
+    def _next(snapshot: Snapshot, deadline: float | None, get_message: Any, read: Any) -> Snapshot:
+        while True:
+            message = get_message(timeout=_wait_time(deadline))
+            newer = read() if message is None else decode(message["data"])
+            if is_newer(newer, snapshot.get("epoch"), int(snapshot.get("seq") or 0)):
+                return newer
+
+
+def _wait_time(deadline: float | None) -> float:
+    if deadline is None:
+        return RESYNC_INTERVAL
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the task did not finish in time")
+    return min(remaining, RESYNC_INTERVAL)

@@ -1,0 +1,98 @@
+"""Django system checks for djenga's settings; ids are stable (djenga.E001 …)."""
+
+from __future__ import annotations
+
+import re
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from .conf import get_settings
+
+_PREFIX_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Check every DJENGA_* setting and that results go through djenga's backend."""
+    conf = get_settings()
+    messages: list[Any] = []
+    backend = getattr(settings, "CELERY_RESULT_BACKEND", None)
+    if conf.REDIS_URL is None and not _is_detail_url(backend):
+        messages.append(
+            Warning(
+                f"CELERY_RESULT_BACKEND is {backend!r}, not a djenga redisd:// URL: "
+                "tasks will run but no step progress is recorded or shown.",
+                hint="Set CELERY_RESULT_BACKEND = 'redisd://host:port/db' "
+                "(or 'redisds://' for TLS).",
+                id="djenga.W001",
+            )
+        )
+    if conf.REDIS_URL is not None and not _is_url(conf.REDIS_URL, ("redis", "rediss", "unix")):
+        messages.append(
+            Error(
+                f"DJENGA_REDIS_URL is {conf.REDIS_URL!r}, not a redis:// URL.",
+                hint="Use e.g. 'redis://127.0.0.1:6379/15', the server and database "
+                "that CELERY_RESULT_BACKEND writes to.",
+                id="djenga.E001",
+            )
+        )
+    if not isinstance(conf.KEY_PREFIX, str) or not _PREFIX_RE.match(conf.KEY_PREFIX):
+        messages.append(
+            Error(
+                f"DJENGA_KEY_PREFIX is {conf.KEY_PREFIX!r}.",
+                hint="Use 1-64 letters, digits, '_', '.' or '-' (default 'djenga').",
+                id="djenga.E002",
+            )
+        )
+    for name in ("EVENT_LOG_LENGTH", "TOKEN_MAX_AGE"):
+        value = getattr(conf, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            messages.append(
+                Error(
+                    f"DJENGA_{name} is {value!r}, not a positive integer.",
+                    hint=f"Remove it to use the default ({_default(name)}).",
+                    id="djenga.E003",
+                )
+            )
+    if conf.CELERY_MODULE is not None:
+        messages.extend(_check_celery_module(conf.CELERY_MODULE))
+    return messages
+
+
+def _check_celery_module(path: Any) -> list[Any]:
+    if not isinstance(path, str) or not path:
+        return [
+            Error(
+                f"DJENGA_CELERY_MODULE is {path!r}, not a dotted module path.",
+                hint="e.g. DJENGA_CELERY_MODULE = 'myproject.celery'",
+                id="djenga.E004",
+            )
+        ]
+    try:
+        import_module(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"DJENGA_CELERY_MODULE is {path!r}, which cannot be imported: {exc}.",
+                hint="Name the module that creates your Celery app, e.g. 'myproject.celery'.",
+                id="djenga.E004",
+            )
+        ]
+    return []
+
+
+def _default(name: str) -> Any:
+    from .conf import DEFAULTS
+
+    return DEFAULTS[name]
+
+
+def _is_url(value: Any, schemes: tuple[str, ...]) -> bool:
+    return isinstance(value, str) and value.partition("://")[0] in schemes and "://" in value
+
+
+def _is_detail_url(value: Any) -> bool:
+    return _is_url(value, ("redisd", "redisds"))

@@ -1,0 +1,55 @@
+"""djenga's settings: every ``DJENGA_*`` setting, its default, and the one place that reads them."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+#: Every setting djenga reads, without its ``DJENGA_`` prefix, with its default.
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the module holding the Celery app (used by ``manage.py debug_celery``).
+    "CELERY_MODULE": None,
+    # First part of every Redis key and pub/sub channel djenga writes.
+    "KEY_PREFIX": "djenga",
+    # Entries kept (approximately, XADD MAXLEN ~) in each task's event log.
+    "EVENT_LOG_LENGTH": 1000,
+    # Redis the web process reads snapshots from and subscribes to. None: derived from
+    # CELERY_RESULT_BACKEND (redisd:// -> redis://, redisds:// -> rediss://).
+    "REDIS_URL": None,
+    # Lifetime in seconds of the signed tokens that let a browser watch one task.
+    "TOKEN_MAX_AGE": 24 * 3600,
+    # Path prefix of the WebSocket route and of the JSON view, as the widget's defaults expect.
+    "WEBSOCKET_PATH": "ws/djenga/tasks/",
+}
+
+
+@dataclass(frozen=True)
+class DjengaSettings:
+    """The effective djenga settings: Django's ``DJENGA_*`` values over :data:`DEFAULTS`."""
+
+    CELERY_MODULE: str | None
+    KEY_PREFIX: str
+    EVENT_LOG_LENGTH: int
+    REDIS_URL: str | None
+    TOKEN_MAX_AGE: int
+    WEBSOCKET_PATH: str
+
+
+@functools.cache
+def get_settings() -> DjengaSettings:
+    """Return djenga's settings; outside a configured Django project, the defaults."""
+    values = dict(DEFAULTS)
+    from django.conf import settings
+
+    if settings.configured:
+        for name in DEFAULTS:
+            values[name] = getattr(settings, f"DJENGA_{name}", DEFAULTS[name])
+    return DjengaSettings(**values)
+
+
+def reset_settings(**kwargs: Any) -> None:
+    """Forget the cached settings (connected to Django's ``setting_changed`` signal)."""
+    setting = kwargs.get("setting")
+    if setting is None or setting.startswith("DJENGA_") or setting.startswith("CELERY_"):
+        get_settings.cache_clear()

@@ -1,0 +1,76 @@
+"""``manage.py debug_celery``: run a Celery worker in this process, debugger-friendly."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import import_module
+from typing import Any
+
+from celery import Celery
+from celery.app.utils import find_app
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import autoreload
+
+
+def load_celery_app() -> Celery:
+    """Import the app named by ``DJENGA_CELERY_MODULE``; CommandError if that fails."""
+    path = getattr(settings, "DJENGA_CELERY_MODULE", None)
+    if not path or not isinstance(path, str):
+        raise CommandError(
+            f"DJENGA_CELERY_MODULE is {path!r}: set it to the module that creates your "
+            "Celery app, e.g. DJENGA_CELERY_MODULE = 'myproject.celery'."
+        )
+    try:
+        module = import_module(path)
+    except ImportError as exc:
+        raise CommandError(f"DJENGA_CELERY_MODULE is {path!r}, which cannot be imported: {exc}")
+    try:
+        app = find_app(path)
+    except Exception as exc:
+        raise CommandError(
+            f"DJENGA_CELERY_MODULE is {path!r}, but no Celery app was found in it ({exc}); "
+            "define `app = Celery(...)` there."
+        ) from exc
+    if not isinstance(app, Celery):
+        raise CommandError(
+            f"DJENGA_CELERY_MODULE is {path!r}, whose app is a {type(app).__name__} "
+            f"from {module.__name__}, not a Celery app."
+        )
+    return app
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a Celery worker for DJENGA_CELERY_MODULE in the foreground of this process "
+        "(solo pool, so breakpoints work). Extra worker options go after '--', e.g. "
+        "`manage.py debug_celery -- -Q high --concurrency 2`."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--autoreload",
+            action="store_true",
+            help="Restart the worker when a Python file changes (Django's autoreloader).",
+        )
+        parser.add_argument("--pool", default="solo", help="Worker pool (default: solo).")
+        parser.add_argument(
+            "--loglevel", "-l", default="INFO", help="Worker log level (default: INFO)."
+        )
+        parser.add_argument(
+            "worker_args",
+            nargs=argparse.REMAINDER,
+            help="Further `celery worker` arguments, after '--'.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        app = load_celery_app()
+        extra = list(options["worker_args"] or [])
+        if extra[:1] == ["--"]:
+            extra = extra[1:]
+        argv = ["worker", f"--pool={options['pool']}", f"--loglevel={options['loglevel']}", *extra]
+        if options["autoreload"]:
+            autoreload.run_with_reloader(app.worker_main, argv)
+        else:
+            app.worker_main(argv)

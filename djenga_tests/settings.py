@@ -1,0 +1,87 @@
+"""Settings of djenga's example project (the demo and the test suite)."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("DJENGA_DATA_DIR", BASE_DIR.parent / ".data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "djenga-example-project-not-a-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "djenga",
+    "djenga_tests",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "djenga_tests.urls"
+ASGI_APPLICATION = "djenga_tests.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# A file database: ChannelsLiveServerTestCase and daphne subprocesses need to share it.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "TEST": {"NAME": DATA_DIR / "test-db.sqlite3"},
+    }
+}
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+USE_TZ = True
+LOGIN_URL = "admin:login"
+
+# -- Redis: REDIS_URL names the server; the demo and the tests start one and set it. -------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+_REDIS_ADDRESS = REDIS_URL.split("://", 1)[1]
+
+CELERY_BROKER_URL = REDIS_URL
+# The seed's form is 'redisd://127.0.0.1/15': djenga's backend on that server and db.
+CELERY_RESULT_BACKEND = f"redisd://{_REDIS_ADDRESS}"
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+DJENGA_CELERY_MODULE = "djenga_tests.celery"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"djenga": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,126 @@
+"""Example tasks: the seed's gru.steal_the_moon, in both of its forms, and a few more for tests."""
+
+import time
+
+
+from djenga.celery.tasks import DetailTask
+from djenga_tests.celery import app
+from djenga_tests.minions import Gru, Moon
+
+# Defaults let the seed's `steal_the_moon.delay()` run as written; the body is verbatim.
+THE_GRU = Gru()
+THE_MOON = Moon()
+
+
+@app.task(bind=True, name='gru.steal_the_moon',
+          base='djenga.celery.tasks.DetailTask')
+def steal_the_moon(self, gru=THE_GRU, moon=THE_MOON):
+    self.start_step(1, 'Fly to the moon')
+    print('First, we fly to the moon')
+    self.update_step(1, 'flying to the moon')
+    gru.fly_to_the_moon()
+    self.end_step()
+
+    self.start_step(2, 'Shrink the moon')
+    print('I shrink the moon')
+    moon.shrink()
+    self.end_step()
+
+    self.start_step(3, 'Grab the moon')
+    print('I grab the moon')
+    gru.grab(moon)
+    self.end_step()
+
+    self.start_step(4, 'Sit on the toilet')
+    print('I sit on the toilet, wait, what?')
+    gru.sit_on_the_toilet()
+    self.end_step()
+
+
+# The seed's second form, steps declared up front; registered under its own name.
+@app.task(bind=True, name='gru.steal_the_moon_declared',
+          base='djenga.celery.tasks.DetailTask',
+          steps=[(1, 'Fly to the moon'), (2, 'Shrink the moon'),
+                 (3, 'Grab the moon'), (4, 'Sit on the toilet')])
+def steal_the_moon_declared(self, gru=THE_GRU, moon=THE_MOON):
+    self.start_step(1)
+    print('First, we fly to the moon')
+    self.update_step(1, 'flying to the moon')
+    gru.fly_to_the_moon()
+    self.end_step()
+
+    self.start_step(2)
+    print('I shrink the moon')
+    moon.shrink()
+    self.end_step()
+
+    self.start_step(3)
+    print('I grab the moon')
+    gru.grab(moon)
+    self.end_step()
+
+    self.start_step(4)
+    print('I sit on the toilet, wait, what?')
+    gru.sit_on_the_toilet()
+    self.end_step()
+
+
+STEPS = [(1, "Fly to the moon"), (2, "Shrink the moon"), (3, "Grab the moon")]
+
+
+@app.task(bind=True, base=DetailTask, name="gru.fail_at_step", steps=STEPS)
+def fail_at_step(self, key, message="the moon is too heavy"):
+    """Runs the steps before ``key``, then fails inside step ``key``."""
+    for step, _description in STEPS:
+        self.start_step(step)
+        if step == key:
+            raise ValueError(message)
+        self.end_step()
+
+
+@app.task(bind=True, base=DetailTask, name="gru.retry_once", steps=STEPS[:2],
+          max_retries=2, default_retry_delay=0)
+def retry_once(self):
+    """Fails in step 2 on the first attempt and retries; succeeds on the second."""
+    self.start_step(1)
+    self.end_step()
+    self.start_step(2)
+    if self.request.retries == 0:
+        raise self.retry(exc=ConnectionError("the moon moved"), countdown=0)
+    self.end_step()
+    return "got it"
+
+
+@app.task(bind=True, base=DetailTask, name="gru.wait_in_step", steps=STEPS[:2])
+def wait_in_step(self, seconds):
+    """Starts step 1 and waits there; lets tests act while a step is running."""
+    self.start_step(1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        self.update_step(1, f"{deadline - time.monotonic():.1f} s left")
+        time.sleep(0.05)
+    self.end_step()
+    self.start_step(2)
+    self.end_step()
+
+
+
+
+@app.task(bind=True, base=DetailTask, name="gru.public_failure", steps=STEPS[:1],
+          public_fields=("error",))
+def public_failure(self):
+    """Fails with a message the task chose to show customers."""
+    self.start_step(1)
+    raise RuntimeError("The moon is out of stock, please try tomorrow.")
+
+
+@app.task(bind=True, base=DetailTask, name="gru.misuse")
+def misuse(self):
+    """Ends a step that never started: a programming error djenga reports clearly."""
+    self.end_step()
+
+
+@app.task(name="gru.plain")
+def plain(x):
+    """A plain Celery task on the same app: results must work exactly as with redis://."""
+    return x * 2

@@ -1,0 +1,560 @@
+// <djenga-task-progress>: a dependency-free custom element that shows a djenga/Celery task's
+// steps live, over a WebSocket with a JSON polling fallback (wire format v1).
+
+const FINAL_STATES = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
+const STATE_LABELS = {
+  PENDING: 'Waiting', STARTED: 'Started', PROGRESS: 'In progress', RETRY: 'Retrying',
+  SUCCESS: 'Done', FAILURE: 'Failed', REVOKED: 'Cancelled', LOST: 'Lost contact with the worker',
+};
+// What the live region says when the task ends (the bar's valuetext reuses STATE_LABELS).
+const FINAL_ANNOUNCE = { SUCCESS: 'Task done', FAILURE: 'Task failed', REVOKED: 'Task cancelled', LOST: 'Lost contact with the worker' };
+const STEP_MARKERS = { done: '✓', failed: '✗', running: '…', pending: '○', skipped: '–' };
+const FORBIDDEN_TEXT = 'You are not allowed to watch this task.';
+const BAD_FRAME_TEXT = 'Live updates stopped: the server rejected this connection.';
+const DEFAULT_WS_URL = '/ws/djenga/tasks/{task-id}/';
+const DEFAULT_POLL_URL = '/djenga/tasks/{task-id}/';
+const BACKOFF_START_MS = 250;
+const BACKOFF_CAP_MS = 5000;
+const FAILS_BEFORE_POLLING = 3;
+const WS_RETRY_WHILE_POLLING_MS = 15000;
+
+// ---------------------------------------------------------------------------------------------
+// Pure helpers (exported so they can be unit-tested without a DOM).
+
+export const isFinalState = (state) => FINAL_STATES.has(state);
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+// Task text is untrusted and loosely typed; anything that isn't a string or number shows as nothing.
+const text = (v) => (typeof v === 'string' || num(v) !== null ? String(v) : '');
+
+/** Format a duration in ms as "0.4 s", "12 s", "3 min 05 s" or "2 h 07 min"; '' if unknown. */
+export function formatElapsed(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '';
+  const seconds = Math.max(0, ms) / 1000;
+  // Truncate (never round up) so a ticking clock doesn't show a second that hasn't passed yet.
+  if (seconds < 10) return `${(Math.floor(seconds * 10 + 1e-6) / 10).toFixed(1)} s`;
+  const total = Math.floor(seconds);
+  const pad = (n) => String(n).padStart(2, '0');
+  if (total < 60) return `${total} s`;
+  if (total < 3600) return `${Math.floor(total / 60)} min ${pad(total % 60)} s`;
+  return `${Math.floor(total / 3600)} h ${pad(Math.floor(total / 60) % 60)} min`;
+}
+
+/**
+ * Milliseconds a step has taken. A running step counts up to `nowMs` (server clock), but never
+ * past `capMs`: once the task itself is final, a step stuck in "running" must stop ticking.
+ */
+export function stepElapsedMs(step, nowMs, capMs = null) {
+  const start = num(step?.started_at);
+  if (start === null) return null;
+  const end = num(step.ended_at);
+  if (end !== null) return (end - start) * 1000;
+  if (step.state !== 'running') return null;
+  return (capMs !== null ? capMs : nowMs) - start * 1000;
+}
+
+/**
+ * Resolve a URL template ("{task-id}" is substituted) against `base` and add the non-empty
+ * params. With `websocket`, http(s) becomes ws(s) so a plain path works on any page.
+ */
+export function buildUrl(template, taskId, params = {}, { base = globalThis.location?.href, websocket = false } = {}) {
+  const url = new URL(String(template).replaceAll('{task-id}', encodeURIComponent(taskId)), base);
+  if (websocket && url.protocol === 'http:') url.protocol = 'ws:';
+  if (websocket && url.protocol === 'https:') url.protocol = 'wss:';
+  for (const [key, value] of Object.entries(params)) if (value != null && value !== '') url.searchParams.set(key, String(value));
+  return url.href;
+}
+
+/** Whether `incoming` should replace `shown`: a new epoch always wins, within one seq must grow. */
+export function isNewer(shown, incoming) {
+  if (!shown) return true;
+  if ((incoming.epoch ?? null) !== (shown.epoch ?? null)) return true;
+  // Without two comparable seqs we cannot prove staleness, so we prefer showing the data.
+  if (num(shown.seq) === null || num(incoming.seq) === null) return true;
+  return incoming.seq > shown.seq;
+}
+
+const stepsOf = (snap) => (Array.isArray(snap?.steps) ? snap.steps.filter(isObject) : []);
+
+/** Derive what the UI shows from a snapshot, tolerating any missing field. */
+export function summarize(snap) {
+  const steps = stepsOf(snap);
+  const state = typeof snap?.state === 'string' ? snap.state : '';
+  // `current` names a step key; if it doesn't match one, the running step is the next best guess.
+  let index = snap?.current == null ? -1 : steps.findIndex((s) => s.key != null && String(s.key) === String(snap.current));
+  if (index < 0) index = steps.findIndex((s) => s.state === 'running');
+  const description = index < 0 ? '' : text(steps[index].description);
+  const stepText = index < 0 ? '' : `Step ${index + 1} of ${steps.length}${description ? `: ${description}` : ''}`;
+  let percent = num(snap?.percent);
+  if (state === 'SUCCESS') percent = 100;
+  else if (percent === null && steps.length) {
+    percent = (100 * steps.filter((s) => ['done', 'failed', 'skipped'].includes(s.state)).length) / steps.length;
+  }
+  // Floor, not round: "100%" must only ever show for a finished task (and 37.5 reads "37%").
+  // The epsilon keeps float noise such as 57.99999999999999 from reading one percent low.
+  if (percent !== null) percent = Math.floor(Math.min(100, Math.max(0, percent)) + 1e-9);
+  return {
+    steps, state, percent,
+    valuetext: (isFinalState(state) ? STATE_LABELS[state] : stepText || STATE_LABELS[state]) || '',
+    announcement: FINAL_ANNOUNCE[state] || stepText,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shadow DOM template: static markup only. Task data is never put through innerHTML.
+
+const TEMPLATE = `
+<style>
+  :host {
+    --_text: var(--djenga-text, #1f2328); --_muted: var(--djenga-muted, #59636e);
+    --_bg: var(--djenga-bg, #ffffff); --_border: var(--djenga-border, #d1d9e0);
+    --_accent: var(--djenga-accent, #0969da); --_done: var(--djenga-done, #1a7f37);
+    --_failed: var(--djenga-failed, #cf222e);
+    display: block; line-height: 1.4; color: var(--_text);
+    font-family: var(--djenga-font, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
+  }
+  :host([hidden]) { display: none; }
+  .djenga-root {
+    position: relative; box-sizing: border-box; padding: 12px 14px; background: var(--_bg);
+    border: 1px solid var(--_border); border-radius: var(--djenga-radius, 8px);
+  }
+  .djenga-header { display: flex; align-items: baseline; justify-content: space-between; gap: 8px; margin-bottom: 8px; }
+  .djenga-label { font-weight: 600; overflow-wrap: anywhere; }
+  .djenga-state { flex: none; font-size: 0.8em; padding: 0 0.6em; border: 1px solid; border-radius: 999px; }
+  :is(.djenga-state, .djenga-error, .djenga-status, .djenga-steps, .djenga-step-message, .djenga-step-elapsed):empty { display: none; }
+  .djenga-progress { display: flex; align-items: center; gap: 10px; }
+  .djenga-bar {
+    flex: 1; height: var(--djenga-bar-height, 8px); overflow: hidden; border-radius: 999px;
+    background: color-mix(in srgb, var(--_border) 60%, transparent);
+  }
+  .djenga-bar:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+  .djenga-bar-fill { width: 0; height: 100%; transition: width 0.3s ease-out; }
+  @media (prefers-reduced-motion: reduce) { .djenga-bar-fill { transition: none; } }
+  .djenga-percent { min-width: 4ch; text-align: right; font-variant-numeric: tabular-nums; color: var(--_muted); }
+  /* Four colours for the task's state: running (accent), done, failed, and muted for the rest. */
+  :host(:is([data-state="STARTED"], [data-state="PROGRESS"], [data-state="RETRY"])) { --_tone: var(--_accent); }
+  :host([data-state="SUCCESS"]) { --_tone: var(--_done); }
+  :host(:is([data-state="FAILURE"], [data-state="LOST"])) { --_tone: var(--_failed); }
+  :host([data-state="REVOKED"]) { --_tone: var(--_muted); }
+  .djenga-state { color: var(--_tone, var(--_muted)); }
+  .djenga-bar-fill { background: var(--_tone, var(--_accent)); }
+  .djenga-steps { list-style: none; margin: 10px 0 0; padding: 0; }
+  .djenga-step { display: grid; grid-template-columns: 1.25em 1fr auto; column-gap: 0.5em; align-items: baseline; padding: 2px 0; }
+  .djenga-step-marker { text-align: center; color: var(--_muted); }
+  .djenga-step-description { overflow-wrap: anywhere; }
+  .djenga-step-elapsed { font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); white-space: nowrap; }
+  .djenga-step-message { grid-column: 2 / -1; font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
+  .djenga-step[data-state="done"] .djenga-step-marker { color: var(--_done); }
+  .djenga-step[data-state="failed"] :is(.djenga-step-marker, .djenga-step-description) { color: var(--_failed); }
+  .djenga-step[data-state="running"] .djenga-step-marker { color: var(--_accent); }
+  .djenga-step[data-state="running"] .djenga-step-description { font-weight: 600; }
+  .djenga-step:is([data-state="pending"], [data-state="skipped"]) .djenga-step-description { color: var(--_muted); }
+  .djenga-error { margin: 10px 0 0; color: var(--_failed); overflow-wrap: anywhere; }
+  .djenga-status { margin: 8px 0 0; font-size: 0.8em; color: var(--_muted); }
+  .djenga-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+</style>
+<div class="djenga-root" part="root">
+  <div class="djenga-header" part="header">
+    <span class="djenga-label" part="label"></span>
+    <span class="djenga-state" part="state"></span>
+  </div>
+  <div class="djenga-progress">
+    <div class="djenga-bar" part="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" tabindex="0">
+      <div class="djenga-bar-fill" part="bar-fill"></div>
+    </div>
+    <span class="djenga-percent" part="percent"></span>
+  </div>
+  <ol class="djenga-steps" part="steps"></ol>
+  <p class="djenga-error" part="error"></p>
+  <p class="djenga-status" part="status"></p>
+  <div class="djenga-sr" aria-live="polite"></div>
+</div>`;
+
+function el(tag, className, part) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (part) node.setAttribute('part', part);
+  return node;
+}
+
+const setOrRemove = (node, name, value) => (value ? node.setAttribute(name, value) : node.removeAttribute(name));
+
+function makeStepItem() {
+  const li = el('li', 'djenga-step');
+  const marker = el('span', 'djenga-step-marker', 'step-marker');
+  const symbol = el('span');
+  symbol.setAttribute('aria-hidden', 'true'); // the glyph means nothing read aloud; the sr text says it
+  marker.append(symbol, el('span', 'djenga-sr'));
+  li.append(marker, el('span', 'djenga-step-description', 'step-description'),
+    el('span', 'djenga-step-elapsed', 'step-elapsed'), el('span', 'djenga-step-message', 'step-message'));
+  return li;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class DjengaTaskProgress extends HTMLElement {
+  static observedAttributes = ['task-id', 'token', 'ws-url', 'poll-url', 'poll-interval', 'stay', 'label'];
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    root.innerHTML = TEMPLATE;
+    const part = (name) => root.querySelector(`[part="${name}"]`);
+    this._els = {
+      label: part('label'), state: part('state'), bar: part('bar'), fill: part('bar-fill'),
+      percent: part('percent'), steps: part('steps'), error: part('error'), status: part('status'),
+      live: root.querySelector('[aria-live]'),
+    };
+    this._mode = 'closed'; // no attribute reflection here: constructors must not add host attributes
+    this._gen = 0; // bumped on teardown so callbacks of old sockets/fetches can tell they are stale
+    this._timers = {};
+    this._live = false;
+    this._resetState();
+  }
+
+  /** 'connecting' | 'websocket' | 'polling' | 'closed' */
+  get connection() { return this._mode; }
+
+  /** The last rendered snapshot, or null. */
+  get snapshot() { return this._snap; }
+
+  connectedCallback() {
+    this._live = true;
+    this._render();
+    this._start();
+  }
+
+  disconnectedCallback() {
+    this._live = false;
+    this._teardown();
+    this._setMode('closed');
+  }
+
+  attributeChangedCallback(name, oldValue, newValue) {
+    // Before connectedCallback the parser reports every initial attribute; connecting handles those.
+    if (oldValue === newValue || !this._live) return;
+    if (name === 'label') this._render();
+    else if (name === 'poll-interval' && this._polling) this._setStatus(this._pollingStatus());
+    else if (['task-id', 'token', 'ws-url'].includes(name) && !this._restartQueued) {
+      // Coalesce e.g. a task-id and token set in the same tick into a single reconnect.
+      this._restartQueued = true;
+      queueMicrotask(() => {
+        this._restartQueued = false;
+        if (!this._live) return;
+        this._teardown();
+        this._resetState();
+        this._render();
+        this._start();
+      });
+    }
+    // poll-url and stay are read whenever the next request is made.
+  }
+
+  // --- connection management ------------------------------------------------------------------
+
+  _resetState() {
+    this._snap = null;
+    this._offset = null; // server clock minus client clock, in ms
+    this._final = this._doneFired = this._everOpened = this._polling = this._noWebSocket = false;
+    this._fatal = ''; // set once forbidden / rejected: nothing reconnects until task-id/token/ws-url change
+    this._announced = null; // null = nothing rendered yet
+    this._attempt = this._failsWithoutOpen = 0;
+    this._els.live.textContent = this._els.status.textContent = '';
+  }
+
+  _start() {
+    if (this._fatal || (this._final && !this.hasAttribute('stay'))) return this._setMode('closed');
+    if (!this.getAttribute('task-id')) {
+      console.warn('<djenga-task-progress> needs a task-id attribute');
+      return this._setMode('closed');
+    }
+    this._openSocket();
+  }
+
+  _teardown() {
+    this._gen++;
+    this._closeSocket();
+    for (const name of Object.keys(this._timers)) this._clearTimer(name);
+    this._abort?.abort();
+    this._abort = null;
+    this._polling = false;
+  }
+
+  _openSocket() {
+    if (this._noWebSocket || typeof WebSocket === 'undefined') {
+      this._noWebSocket = true;
+      return this._startPolling();
+    }
+    let ws;
+    try {
+      ws = new WebSocket(this._wsUrl());
+    } catch (err) {
+      console.warn('<djenga-task-progress> could not open a WebSocket', err);
+      return this._startPolling();
+    }
+    this._ws = ws;
+    if (!this._polling) this._setMode('connecting'); // a background retry while polling stays 'polling'
+    let openedAt = 0;
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      openedAt = Date.now();
+      this._everOpened = true;
+      this._failsWithoutOpen = 0;
+      this._stopPolling();
+      this._setMode('websocket');
+      this._setStatus('');
+    };
+    ws.onmessage = (event) => {
+      if (this._ws !== ws) return;
+      this._attempt = 0; // data flowing is proof the connection is healthy
+      this._receive(event.data);
+    };
+    ws.onclose = (event) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._onSocketClose(event, openedAt);
+    };
+  }
+
+  _onSocketClose({ code, reason }, openedAt) {
+    if (code === 4403 || code === 4400) return this._fail(code, reason);
+    // After a final state there is nothing more to wait for, unless `stay` asked to keep
+    // listening (e.g. for a re-run under a new epoch) and the close was not a deliberate 1000.
+    if (this._final && (!this.hasAttribute('stay') || code === 1000)) {
+      this._setStatus('');
+      return this._setMode('closed');
+    }
+    if (!openedAt) {
+      this._failsWithoutOpen++;
+      if (this._polling) return this._scheduleWsRetry();
+      if (this._failsWithoutOpen >= FAILS_BEFORE_POLLING && !this._final) return this._startPolling();
+    } else if (Date.now() - openedAt > 5000) {
+      this._attempt = 0; // a long-lived socket dropping is a fresh incident, not a retry storm
+    }
+    this._scheduleReconnect();
+  }
+
+  _scheduleReconnect() {
+    const base = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** Math.min(this._attempt++, 10));
+    // "Equal jitter": half fixed, half random, so a restarted server isn't hit by every tab at once.
+    const delay = base / 2 + (Math.random() * base) / 2;
+    this._setMode('connecting');
+    if (this._everOpened) this._setStatus('Reconnecting…');
+    this._setTimer('reconnect', () => this._openSocket(), delay);
+  }
+
+  _closeSocket() {
+    const ws = this._ws;
+    this._ws = null;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try { ws.close(1000); } catch { /* already closing */ }
+  }
+
+  _wsUrl() {
+    const params = { token: this.getAttribute('token'), stay: this.hasAttribute('stay') ? '1' : null };
+    // Tell the server what we already show so it can skip re-sending it.
+    if (this._snap) Object.assign(params, { seq: num(this._snap.seq), epoch: this._snap.epoch });
+    return buildUrl(this.getAttribute('ws-url') || DEFAULT_WS_URL, this.getAttribute('task-id'), params, { websocket: true });
+  }
+
+  // --- polling fallback ------------------------------------------------------------------------
+
+  _pollInterval() {
+    const ms = Number(this.getAttribute('poll-interval'));
+    return Number.isFinite(ms) && ms > 0 ? Math.max(ms, 100) : 1000;
+  }
+
+  _pollingStatus() {
+    return `Live updates unavailable, checking every ${+(this._pollInterval() / 1000).toFixed(1)} s`;
+  }
+
+  _startPolling() {
+    if (this._fatal || this._final) return;
+    if (!this._polling) {
+      this._polling = true;
+      this._setMode('polling');
+      this._setStatus(this._pollingStatus());
+      this._poll();
+    }
+    if (!this._noWebSocket) this._scheduleWsRetry();
+  }
+
+  _scheduleWsRetry() { this._setTimer('wsRetry', () => this._openSocket(), WS_RETRY_WHILE_POLLING_MS); }
+
+  _stopPolling() {
+    this._polling = false;
+    this._clearTimer('poll');
+    this._clearTimer('wsRetry');
+    this._abort?.abort();
+    this._abort = null;
+  }
+
+  async _poll() {
+    const gen = this._gen;
+    const controller = (this._abort = new AbortController());
+    try {
+      const url = buildUrl(this.getAttribute('poll-url') || DEFAULT_POLL_URL, this.getAttribute('task-id'),
+        { token: this.getAttribute('token') });
+      const res = await fetch(url, {
+        credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store', signal: controller.signal,
+      });
+      if (res.status === 403 && gen === this._gen && this._polling) return this._fail(403, res.statusText || 'Forbidden');
+      const body = res.ok ? await res.json() : null;
+      if (gen !== this._gen || !this._polling) return;
+      if (res.ok) this._receive(body);
+      else console.warn(`<djenga-task-progress> poll answered HTTP ${res.status}`);
+    } catch (err) {
+      if (err?.name === 'AbortError') return;
+      console.warn('<djenga-task-progress> poll failed', err);
+    }
+    // Chained timeouts rather than setInterval, so a slow server never has two requests in flight.
+    if (gen === this._gen && this._polling) this._setTimer('poll', () => this._poll(), this._pollInterval());
+  }
+
+  // --- snapshots -------------------------------------------------------------------------------
+
+  _receive(data) {
+    let snap = data;
+    if (typeof data === 'string') {
+      try { snap = JSON.parse(data); } catch { snap = undefined; }
+    }
+    if (!isObject(snap)) {
+      console.warn('<djenga-task-progress> ignoring a frame that is not a JSON object', data);
+      return;
+    }
+    if (num(snap.v) !== null && snap.v > 1 && !this._warnedVersion) {
+      this._warnedVersion = true;
+      console.warn(`<djenga-task-progress> wire format v${snap.v} is newer than v1; rendering what is understood`);
+    }
+    const updatedAt = num(snap.updated_at);
+    if (updatedAt !== null) {
+      // Every snapshot's updated_at is at or before the server's "now", so each sample is a lower
+      // bound of the clock offset; keeping the largest avoids under-counting when a poll returns
+      // an older unchanged snapshot.
+      const offset = updatedAt * 1000 - Date.now();
+      this._offset = this._offset === null ? offset : Math.max(this._offset, offset);
+    }
+    if (!isNewer(this._snap, snap)) return;
+    if (this._snap && (snap.epoch ?? null) !== (this._snap.epoch ?? null)) this._doneFired = false; // a re-run may finish again
+    const first = this._announced === null;
+    this._snap = snap;
+    this._final = isFinalState(snap.state);
+    this._render();
+
+    const { announcement } = summarize(snap);
+    // Only announce changes; the first snapshot is already on screen, unless it is the outcome.
+    if (announcement && announcement !== this._announced && (!first || this._final)) {
+      this._els.live.textContent = announcement;
+    }
+    if (announcement || first) this._announced = announcement;
+
+    this._emit('djenga:update', snap);
+    if (this._final) this._finish();
+  }
+
+  _finish() {
+    if (!this._doneFired) {
+      this._doneFired = true;
+      this._emit('djenga:done', this._snap);
+    }
+    this._clearTimer('reconnect');
+    // An open socket is left for the server to close (code 1000, or never with `stay`); anything
+    // else (polling, a background retry, a socket still connecting) ends here.
+    if (this._mode !== 'websocket') {
+      this._stopPolling();
+      this._closeSocket();
+      this._setMode('closed');
+      this._setStatus('');
+    }
+  }
+
+  _fail(code, reason) {
+    this._teardown();
+    this._fatal = code === 4400 ? BAD_FRAME_TEXT : FORBIDDEN_TEXT;
+    this._setMode('closed');
+    this._setStatus('');
+    this._render();
+    this._els.live.textContent = this._fatal;
+    this._emit('djenga:error', { code, reason: reason || '' });
+  }
+
+  // --- rendering -------------------------------------------------------------------------------
+
+  _render() {
+    const snap = this._snap;
+    const { steps, state, percent, valuetext } = summarize(snap);
+    const els = this._els;
+    if (this._live) setOrRemove(this, 'data-state', state);
+    const label = this.getAttribute('label') || text(snap?.name) || 'Task progress';
+    els.label.textContent = label;
+    els.state.textContent = state ? STATE_LABELS[state] || state : '';
+    els.bar.setAttribute('aria-label', label);
+    // With no number yet, leaving aria-valuenow out makes the bar "indeterminate" to assistive tech.
+    setOrRemove(els.bar, 'aria-valuenow', percent === null ? '' : String(percent));
+    setOrRemove(els.bar, 'aria-valuetext', valuetext);
+    els.fill.style.width = `${percent ?? 0}%`;
+    els.percent.textContent = percent === null ? '' : `${percent}%`;
+
+    const list = els.steps;
+    while (list.children.length > steps.length) list.lastElementChild.remove();
+    steps.forEach((step, i) => {
+      const li = list.children[i] || list.appendChild(makeStepItem());
+      // Unknown states are shown as pending so part names and styling stay predictable.
+      const stepState = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
+      li.dataset.state = stepState;
+      li.setAttribute('part', `step step-${stepState}`);
+      const [marker, description, , message] = li.children;
+      marker.firstChild.textContent = STEP_MARKERS[stepState];
+      marker.lastChild.textContent = `${stepState}: `;
+      description.textContent = text(step.description) || `Step ${i + 1}`;
+      message.textContent = text(step.message);
+    });
+    this._renderElapsed();
+
+    // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
+    els.error.textContent = this._fatal || (state === 'FAILURE' ? text(snap?.error?.message) || 'The task failed.' : '');
+
+    const ticking = this._live && !this._final && !this._fatal
+      && steps.some((s) => s.state === 'running' && num(s.started_at) !== null && num(s.ended_at) === null);
+    if (ticking && !this._timers.tick) this._timers.tick = setInterval(() => this._renderElapsed(), 1000);
+    else if (!ticking) this._clearTimer('tick');
+  }
+
+  _renderElapsed() {
+    const snap = this._snap;
+    const items = this._els.steps.children;
+    const now = Date.now() + (this._offset ?? 0);
+    const cap = this._final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
+    stepsOf(snap).forEach((step, i) => {
+      if (items[i]) items[i].children[2].textContent = formatElapsed(stepElapsedMs(step, now, cap));
+    });
+  }
+
+  // --- small utilities -------------------------------------------------------------------------
+
+  _setMode(mode) {
+    this._mode = mode;
+    if (this._live || this.hasAttribute('data-connection')) this.setAttribute('data-connection', mode);
+  }
+
+  _setStatus(message) { this._els.status.textContent = message; }
+
+  _setTimer(name, fn, ms) {
+    this._clearTimer(name);
+    this._timers[name] = setTimeout(() => { delete this._timers[name]; fn(); }, ms);
+  }
+
+  _clearTimer(name) {
+    // clearTimeout also clears setInterval ids: both share one id pool in browsers.
+    clearTimeout(this._timers[name]);
+    delete this._timers[name];
+  }
+
+  _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true })); }
+}
+
+if (!customElements.get('djenga-task-progress')) {
+  customElements.define('djenga-task-progress', DjengaTaskProgress);
+}
