@@ -19,8 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Lifetime in seconds of the signed tokens that let a browser watch one task.
     "TOKEN_MAX_AGE": 24 * 3600,
-    # Path prefix of the WebSocket route and of the JSON view, as the widget's defaults expect.
-    "WEBSOCKET_PATH": "ws/djenga/tasks/",
+    # Most browsers one web process relays to at once; more are closed with code 4429.
+    "MAX_WATCHERS": 10_000,
 }
 
 
@@ -33,7 +33,7 @@ class DjengaSettings:
     EVENT_LOG_LENGTH: int
     REDIS_URL: str | None
     TOKEN_MAX_AGE: int
-    WEBSOCKET_PATH: str
+    MAX_WATCHERS: int
 
 
 @functools.cache

@@ -79,6 +79,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 DJENGA_CELERY_MODULE = "djenga_tests.celery"
 
+# channels-redis, with the fixes DESIGN.md asks for: a socket timeout above its 5 s
+# BZPOPMIN (redis-py 8 otherwise drops idle consumers) and room for bursts.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

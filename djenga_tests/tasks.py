@@ -120,6 +120,15 @@ def misuse(self):
     self.end_step()
 
 
+@app.task(bind=True, base=DetailTask, name="gru.say")
+def say(self, description, message, hold=0.0):
+    """One step whose description and message are whatever the caller sends (untrusted)."""
+    self.start_step(1, description)
+    self.update_step(1, message)
+    time.sleep(hold)
+    self.end_step()
+
+
 @app.task(name="gru.plain")
 def plain(x):
     """A plain Celery task on the same app: results must work exactly as with redis://."""

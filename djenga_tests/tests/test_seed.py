@@ -1,133 +1,63 @@
-"""Every example of the seed document (docs/seed.md), run as written against real servers.
+"""Every example of the seed document, run as written against a real Redis and real workers.
 
-The code between the ``# --- seed ---`` markers is copied verbatim from the seed.
+The two app forms live verbatim in djenga_tests/seed/ and run in real worker processes
+(one in-process test worker at a time is all Celery's test helper allows).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from djenga.celery.results import AsyncDetailedResult
+from djenga.celery.tasks import DetailTask
+
+from .fixtures import ROOT
 
 pytestmark = pytest.mark.backend
 
 
-def first_variant():
-    # --- seed: "setting up your celery app", first form ---
-    from celery.app.base import Celery
-
-    class MyCeleryApp(Celery):
-        def __init__(self, main=None, loader=None, backend=None,
-                     amqp=None, events=None, log=None, control=None,
-                     set_as_current=True, tasks=None, broker=None, include=None,
-                     changes=None, config_source=None, fixups=None, task_cls=None,
-                     autofinalize=True, namespace=None, strict_typing=True,
-                     **kwargs):
-            from djenga.celery.tasks import DetailTask
-            from djenga.celery.backends import patch_aliases
-            # call patch_aliases to make use of the redis detail backend
-            patch_aliases()
-            # optional:  set the DetailTask as the default class type for
-            # all classes by specifying the `task_cls=DetailTask` below.
-            super().__init__(main, loader, backend, amqp, events, log, control,
-                             set_as_current, tasks, broker, include, changes,
-                             config_source, fixups, task_cls=DetailTask,
-                             autofinalize=autofinalize, namespace=namespace,
-                             strict_typing=strict_typing, **kwargs)
-    # --- end seed ---
-    return MyCeleryApp
-
-
-def second_variant():
-    # --- seed: "setting up your celery app", second form ---
-    from celery.app.base import Celery
-    from djenga.celery.tasks import DetailTask
-
-    class MyCeleryApp(Celery):
-        def __init__(self, main=None, loader=None, backend=None,
-                     amqp=None, events=None, log=None, control=None,
-                     set_as_current=True, tasks=None, broker=None, include=None,
-                     changes=None, config_source=None, fixups=None, task_cls=None,
-                     autofinalize=True, namespace=None, strict_typing=True,
-                     **kwargs):
-            from djenga.celery.backends import patch_aliases
-            # call patch_aliases to make use of the redis detail backend
-            patch_aliases()
-            # optional:  set the DetailTask as the default class type for
-            # all classes by specifying the `task_cls=DetailTask` below.
-            super().__init__(main, loader, backend, amqp, events, log, control,
-                             set_as_current, tasks, broker, include, changes,
-                             config_source, fixups, task_cls=task_cls,
-                             autofinalize=autofinalize, namespace=namespace,
-                             strict_typing=strict_typing, **kwargs)
-    # --- end seed ---
-    return MyCeleryApp, DetailTask
-
-
 @pytest.fixture
-def own_db_url(redis_server):
-    """A database of its own, so the session worker does not take these apps' messages."""
-    base = redis_server.url.rsplit("/", 1)[0]
-    yield base + "/14"
-    from djenga_tests.celery import app
+def seed_module(redis_server, request):
+    """Import a seed form (its MyCeleryApp() makes itself current, as Celery apps do) and
+    run a real worker process for it; restore the project's app afterwards."""
+    from djenga_tests.celery import app as project_app
 
-    app.set_current()  # MyCeleryApp() made itself current, as Celery apps do by default
-
-
-def run_with_worker(app, url, task):
-    app.conf.update(broker_url=url, result_backend="redisd://" + url.split("://", 1)[1])
-    app.loader.import_module("celery.contrib.testing.tasks")
-    with start_worker(app, pool="solo", perform_ping_check=True, loglevel="WARNING"):
-        sent = task.delay()
-        assert sent.get(timeout=10) is None
-        return AsyncDetailedResult(sent.id, app=app)
-
-
-def test_first_form_makes_detail_task_the_default(own_db_url, capsys):
-    from djenga.celery.tasks import DetailTask
-
-    MyCeleryApp = first_variant()
-    # --- seed ---
-    app = MyCeleryApp()
-    @app.task(base=DetailTask)
-    def my_cool_task():
-        print('celery rocks!')
-    # --- end seed ---
-
-    @app.task
-    def no_base_given():
-        pass
-
-    assert isinstance(no_base_given, DetailTask)
-    result = run_with_worker(app, own_db_url, my_cool_task)
-    assert result.details()["state"] == "SUCCESS"
-    assert result.details()["name"].endswith("my_cool_task")
-    assert "celery rocks!" in capsys.readouterr().out
+    name = f"djenga_tests.seed.{request.param}"
+    module = importlib.import_module(name)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", name, "worker", "--pool", "solo",
+         "-l", "INFO", "-n", f"{request.param}@%h"],
+        cwd=ROOT, env=dict(os.environ, REDIS_URL=redis_server.url),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    yield module
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=20)
+    project_app.set_current()
+    assert worker.returncode == 0, output
+    assert "celery rocks!" in output
 
 
-def test_second_form_keeps_celerys_default_task(own_db_url):
-    MyCeleryApp, DetailTask = second_variant()
-    # --- seed ---
-    app = MyCeleryApp()
-    @app.task(base=DetailTask)
-    def my_cool_task():
-        print('celery rocks!')
-    # --- end seed ---
-
-    @app.task
-    def no_base_given():
-        pass
-
-    assert not isinstance(no_base_given, DetailTask)
-    assert isinstance(my_cool_task, DetailTask)
-    result = run_with_worker(app, own_db_url, my_cool_task)
-    assert result.details()["state"] == "SUCCESS"
+@pytest.mark.parametrize("seed_module", ["first_form", "second_form"], indirect=True)
+def test_seed_app_forms_run_my_cool_task(seed_module):
+    sent = seed_module.my_cool_task.delay()
+    assert sent.get(timeout=30) is None
+    details = AsyncDetailedResult(sent.id, app=seed_module.app).details()
+    assert details["state"] == "SUCCESS"
+    assert details["name"] == "djenga_tests.seed." + seed_module.__name__.rsplit(".", 1)[1] + ".my_cool_task"
+    assert isinstance(seed_module.my_cool_task, DetailTask)
+    default_is_detail = seed_module.__name__.endswith("first_form")
+    assert isinstance(seed_module.no_base_given, DetailTask) is default_is_detail
 
 
 def test_string_base_and_declared_steps_on_the_project_app():
     """`base='djenga.celery.tasks.DetailTask'` and `steps=[...]` with the project's app."""
-    from djenga.celery.tasks import DetailTask
     from djenga_tests.tasks import steal_the_moon, steal_the_moon_declared
 
     assert isinstance(steal_the_moon, DetailTask)
@@ -142,7 +72,7 @@ def test_plain_celery_cannot_take_a_string_base():
     from celery import Celery
 
     app = Celery(set_as_current=False)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="metaclass conflict"):
         @app.task(bind=True, base="djenga.celery.tasks.DetailTask", shared=False)
         def nope(self):
             pass

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Bootstrap and run djenga's demo or test suite: `python3 dev.py demo` / `python3 dev.py test`.
+
+Creates .venv and installs djenga with its test extras when pyproject.toml changed,
+installs Debian's Chromium with apt when it is missing (browser tests, demo), and stops
+every process it started, by pid, when it ends or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def run(*args: str | Path, **kwargs) -> None:
+    subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+def ensure_venv() -> None:
+    """Create .venv and (re)install djenga[test] when pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"djenga needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        log("creating .venv")
+        run(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / ".djenga-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        log("installing djenga[test] into .venv (first run takes a minute)")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]")
+        stamp.write_text(digest)
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser tests (Playwright cannot download browsers here)."""
+    if find_chromium():
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("Chromium is missing and there is no apt-get: install chromium, or set CHROMIUM.")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    log("installing Debian's chromium with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(*sudo, "apt-get", "update", "-q", env=env)
+    run(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
+
+
+def find_chromium() -> str | None:
+    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser"
+    )
+
+
+def test(args: list[str]) -> int:
+    ensure_venv()
+    ensure_chromium()
+    env = dict(os.environ, CHROMIUM=find_chromium() or "")
+    log("ruff check and format check")
+    lint = subprocess.run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT).returncode
+    lint = lint or subprocess.run([PYTHON, "-m", "ruff", "format", "--check", "."], cwd=ROOT).returncode
+    if lint:
+        return lint
+    log("pytest " + " ".join(args))
+    code = subprocess.run([PYTHON, "-m", "pytest", *args], cwd=ROOT, env=env).returncode
+    if code == 5:
+        log("pytest collected no tests: that is a failure")
+        return 1
+    return code
+
+
+def demo(args: list[str]) -> int:
+    ensure_venv()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    server = None
+    children: list[subprocess.Popen] = []
+    try:
+        if not env.get("REDIS_URL"):
+            sys.path.insert(0, str(ROOT))
+            from djenga.testing import RedisServer
+
+            server = RedisServer().start()
+            env["REDIS_URL"] = server.url(15)
+            log(f"started {Path(server.binary).name} (pid {server.pid}) at {env['REDIS_URL']}")
+        else:
+            log(f"using REDIS_URL={env['REDIS_URL']}")
+        run(PYTHON, "manage.py", "migrate", "--noinput", "-v", "0", cwd=ROOT, env=env)
+        run(PYTHON, "manage.py", "demo_user", cwd=ROOT, env=env)
+        worker = [PYTHON, "-m", "celery", "-A", "djenga_tests", "worker", "-l", "INFO",
+                  "--pool", "threads", "--concurrency", "4"]  # fmt: skip
+        web = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "8000",
+               *demo_daphne_limits(), "djenga_tests.asgi:application"]  # fmt: skip
+        for command in (worker, web):
+            children.append(subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env))
+            log(f"started {' '.join(str(c) for c in command[1:4])} (pid {children[-1].pid})")
+        log("demo running at http://127.0.0.1:8000  (Ctrl-C stops everything)")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if server is not None:
+            server.close()
+        log("stopped everything the demo started")
+
+
+def demo_daphne_limits() -> list[str]:
+    """Daphne's own limits, set explicitly (see docs/deployment.md)."""
+    return ["--websocket_timeout", "86400", "--websocket_connect_timeout", "10",
+            "--ping-interval", "20", "--ping-timeout", "30"]  # fmt: skip
+
+
+COMMANDS = {"test": test, "demo": demo}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit("usage: python3 dev.py {demo|test} [pytest args]")
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))

@@ -1,0 +1,211 @@
+"""RelayHub: ONE Redis pub/sub connection per web process, fanning snapshots out to watchers.
+
+Watchers subscribe by task (reference-counted: the channel is dropped with the last
+watcher). After Redis comes back, the hub resubscribes and re-reads every watched
+task's snapshot, so nobody stays behind: pub/sub is a hint, the snapshot is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from ..connection import redis_names, redis_url
+from ..keys import RedisNames
+from ..wire import Snapshot, decode, encode, for_viewer, pending_snapshot
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a new watcher waits for Redis to confirm its subscription before reading.
+SUBSCRIBE_TIMEOUT = 5.0
+
+
+class Frame:
+    """One snapshot as relayed: parsed once, encoded at most once per audience."""
+
+    __slots__ = ("_texts", "snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._texts: dict[bool, str] = {}
+
+    def text(self, *, staff: bool) -> str:
+        """The JSON text a staff or customer viewer receives."""
+        text = self._texts.get(staff)
+        if text is None:
+            text = self._texts[staff] = encode(for_viewer(self.snapshot, staff=staff))
+        return text
+
+
+Watcher = Callable[[Frame], None]
+
+
+class RelayHub:
+    """Subscribes to the channels of watched tasks and calls each watcher with new frames.
+
+    A watcher is a plain (non-async) callable; it must return quickly, e.g. by keeping
+    only the newest frame and waking a sender task of its own.
+    """
+
+    def __init__(self, url: str, names: RedisNames) -> None:
+        self.url = url
+        self.names = names
+        self._watchers: dict[str, set[Watcher]] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._client = redis.asyncio.Redis.from_url(url)
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._connections = 0
+
+    @property
+    def watcher_count(self) -> int:
+        """How many watchers this process relays to."""
+        return sum(len(watchers) for watchers in self._watchers.values())
+
+    @property
+    def control_channel(self) -> str:
+        """A channel the hub always holds, so its connection is never without one."""
+        return f"{self.names.prefix}:{self.names.db}:hub"
+
+    async def watch(self, task_id: str, watcher: Watcher) -> None:
+        """Start calling ``watcher`` with the task's new frames; returns once subscribed
+        (or after :data:`SUBSCRIBE_TIMEOUT` if Redis is away: the hub resyncs later)."""
+        channel = self.names.channel(task_id)
+        watchers = self._watchers.setdefault(task_id, set())
+        watchers.add(watcher)
+        confirmed = self._confirmed.setdefault(channel, asyncio.Event())
+        self._ensure_reader()
+        if len(watchers) == 1 and self._pubsub is not None:
+            await self._subscribe(channel)
+        try:
+            await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("djenga relay: no subscription to %s yet; will resync", channel)
+
+    async def unwatch(self, task_id: str, watcher: Watcher) -> None:
+        """Stop calling ``watcher``; unsubscribe when it was the task's last watcher."""
+        watchers = self._watchers.get(task_id)
+        if watchers is None:
+            return
+        watchers.discard(watcher)
+        if watchers:
+            return
+        del self._watchers[task_id]
+        channel = self.names.channel(task_id)
+        self._confirmed.pop(channel, None)
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.unsubscribe(channel)
+            except (RedisError, OSError) as exc:
+                logger.info("djenga relay: unsubscribe from %s failed (%s)", channel, exc)
+
+    async def read(self, task_id: str) -> Frame:
+        """The task's stored snapshot (PENDING with no steps if there is none)."""
+        raw = await self._client.hget(self.names.task(task_id), "snap")
+        return Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+
+    async def close(self) -> None:
+        """Stop reading and close both connections."""
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        await self._client.aclose()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _ensure_reader(self) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read_forever(), name="djenga-relay-hub"
+            )
+
+    async def _subscribe(self, channel: str) -> None:
+        try:
+            await self._pubsub.subscribe(channel)
+        except (RedisError, OSError) as exc:  # the reader reconnects and resubscribes
+            logger.info("djenga relay: subscribe to %s failed (%s)", channel, exc)
+
+    async def _read_forever(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                self._pubsub = pubsub
+                channels = [self.names.channel(task_id) for task_id in self._watchers]
+                await pubsub.subscribe(self.control_channel, *channels)
+                self._connections += 1
+                reconnected = self._connections > 1
+                if reconnected:
+                    logger.warning("djenga relay: reconnected to Redis; resyncing watchers")
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is not None:
+                        delay = 0.1
+                        await self._handle(message, reconnected)
+            except (RedisError, OSError) as exc:
+                logger.warning(
+                    "djenga relay: Redis connection lost (%s: %s); retrying in %.1f s",
+                    type(exc).__name__, exc, delay,
+                )  # fmt: skip
+                for event in self._confirmed.values():
+                    event.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._pubsub = None
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+    async def _handle(self, message: dict[str, Any], reconnected: bool) -> None:
+        channel = message["channel"].decode()
+        kind = message["type"]
+        if kind == "subscribe":
+            confirmed = self._confirmed.get(channel)
+            if confirmed is not None:
+                confirmed.set()
+                if reconnected:  # what was published while we were away is gone: re-read
+                    task_id = self.names.task_id_from_channel(channel)
+                    self._dispatch(task_id, await self.read(task_id))
+        elif kind == "message" and channel != self.control_channel:
+            try:
+                frame = Frame(decode(message["data"]))
+                task_id = self.names.task_id_from_channel(channel)
+            except ValueError as exc:
+                logger.warning("djenga relay: ignored a bad message on %s (%s)", channel, exc)
+                return
+            self._dispatch(task_id, frame)
+
+    def _dispatch(self, task_id: str, frame: Frame) -> None:
+        for watcher in list(self._watchers.get(task_id, ())):
+            try:
+                watcher(frame)
+            except Exception:
+                logger.exception("djenga relay: a watcher of %s failed", task_id)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RelayHub]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_hub() -> RelayHub:
+    """The hub of the running event loop for the configured Redis (one per process/loop)."""
+    loop = asyncio.get_running_loop()
+    url = redis_url()
+    hubs = _hubs.setdefault(loop, {})
+    hub = hubs.get(url)
+    if hub is None:
+        hub = hubs[url] = RelayHub(url, redis_names(url))
+    return hub

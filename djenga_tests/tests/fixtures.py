@@ -1,0 +1,169 @@
+"""Shared fixtures: real Redis/Valkey, an in-process Celery worker, daphne subprocesses."""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from djenga.conf import reset_settings
+from djenga.testing import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RedisHandle:
+    """The Redis the tests talk to: ours (``server``) or the one ``REDIS_URL`` names."""
+
+    url: str
+    server: RedisServer | None
+
+    @property
+    def detail_url(self) -> str:
+        return "redisd://" + self.url.split("://", 1)[1]
+
+
+def point_project_at(url: str) -> None:
+    """Point the example project (Django settings, Celery app, subprocesses) at ``url``."""
+    from djenga_tests.celery import app
+
+    detail_url = "redisd://" + url.split("://", 1)[1]
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = url
+    settings.CELERY_BROKER_URL = url
+    settings.CELERY_RESULT_BACKEND = detail_url
+    reset_settings()
+    app.conf.update(broker_url=url, result_backend=detail_url)
+    app._local.__dict__.pop("backend", None)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisHandle]:
+    """A real server: REDIS_URL if set, else one we start on a free port and stop by pid."""
+    external = os.environ.get("REDIS_URL")
+    if external:
+        handle = RedisHandle(external, None)
+        point_project_at(external)
+        yield handle
+        return
+    server = RedisServer().start()
+    try:
+        handle = RedisHandle(server.url(15), server)
+        point_project_at(handle.url)
+        yield handle
+    finally:
+        # Results unsubscribe from Redis when collected: collect them while it still runs,
+        # or each waits out Celery's 20 reconnect attempts at exit.
+        gc.collect()
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_server: RedisHandle):
+    from djenga_tests import tasks  # noqa: F401  (registers the example tasks)
+    from djenga_tests.celery import app
+
+    app.loader.import_module("celery.contrib.testing.tasks")
+    return app
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app):
+    """A real Celery worker in this process (thread pool, so tests can run tasks side by side)."""
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=True,
+        shutdown_timeout=15,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisHandle):
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+class Daphne:
+    """A real daphne process serving the example project, stopped by its pid."""
+
+    def __init__(self, redis_url: str, data_dir: str, port: int | None = None) -> None:
+        from djenga.testing.redis_server import free_port
+
+        self.port = port or free_port()
+        self.env = dict(
+            os.environ, REDIS_URL=redis_url, DJENGA_DATA_DIR=data_dir, PYTHONUNBUFFERED="1"
+        )
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Daphne:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "djenga_tests.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("daphne did not start")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; by the pid we started."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def web_data_dir(redis_server, tmp_path_factory) -> str:
+    """A migrated database for daphne subprocesses."""
+    data_dir = str(tmp_path_factory.mktemp("web-data"))
+    env = dict(os.environ, REDIS_URL=redis_server.url, DJENGA_DATA_DIR=data_dir)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def daphne(redis_server, web_data_dir) -> Iterator[Daphne]:
+    """One daphne for the session's browser tests."""
+    server = Daphne(redis_server.url, web_data_dir).start()
+    yield server
+    server.stop()

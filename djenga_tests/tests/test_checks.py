@@ -1,0 +1,53 @@
+"""System checks: exact messages, stable ids."""
+
+from __future__ import annotations
+
+from django.test import override_settings
+
+from djenga.checks import check_settings
+
+
+def ids_and_messages():
+    return [(m.id, m.msg) for m in check_settings()]
+
+
+def test_the_example_project_passes():
+    assert check_settings() == []
+
+
+@override_settings(CELERY_RESULT_BACKEND="redis://127.0.0.1/15")
+def test_plain_redis_backend_warns():
+    (message,) = check_settings()
+    assert message.id == "djenga.W001"
+    assert message.msg == (
+        "CELERY_RESULT_BACKEND is 'redis://127.0.0.1/15', not a djenga redisd:// URL: "
+        "tasks will run but no step progress is recorded or shown."
+    )
+    assert message.hint == (
+        "Set CELERY_RESULT_BACKEND = 'redisd://host:port/db' (or 'redisds://' for TLS)."
+    )
+
+
+@override_settings(DJENGA_REDIS_URL="http://nope")
+def test_bad_redis_url():
+    assert ids_and_messages() == [("djenga.E001", "DJENGA_REDIS_URL is 'http://nope', not a redis:// URL.")]
+
+
+@override_settings(DJENGA_KEY_PREFIX="has spaces")
+def test_bad_prefix():
+    assert ids_and_messages() == [("djenga.E002", "DJENGA_KEY_PREFIX is 'has spaces'.")]
+
+
+@override_settings(DJENGA_EVENT_LOG_LENGTH=0, DJENGA_TOKEN_MAX_AGE="1h")
+def test_bad_numbers():
+    assert ids_and_messages() == [
+        ("djenga.E003", "DJENGA_EVENT_LOG_LENGTH is 0, not a positive integer."),
+        ("djenga.E003", "DJENGA_TOKEN_MAX_AGE is '1h', not a positive integer."),
+    ]
+
+
+@override_settings(DJENGA_CELERY_MODULE="no.such.module")
+def test_celery_module_that_cannot_be_imported():
+    ((check_id, message),) = ids_and_messages()
+    assert check_id == "djenga.E004"
+    assert message.startswith("DJENGA_CELERY_MODULE is 'no.such.module', which cannot be imported")

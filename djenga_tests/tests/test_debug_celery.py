@@ -1,0 +1,65 @@
+"""manage.py debug_celery: clear errors for a bad setting; a real worker for a good one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "DJENGA_CELERY_MODULE is None: set it to the module that creates your Celery app"),
+        ("no.such.module", "DJENGA_CELERY_MODULE is 'no.such.module', which cannot be imported"),
+        ("djenga.conf", "DJENGA_CELERY_MODULE is 'djenga.conf', but no Celery app was found in it"),
+    ],
+)
+def test_bad_setting_is_a_command_error_naming_it(value, message):
+    with override_settings(DJENGA_CELERY_MODULE=value), pytest.raises(CommandError) as caught:
+        call_command("debug_celery")
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.backend
+def test_good_setting_runs_a_worker_that_runs_a_task(redis_server, celery_app):
+    from djenga_tests import tasks
+
+    queue = "debug-celery-test"
+    env = dict(os.environ, REDIS_URL=redis_server.url, PYTHONUNBUFFERED="1")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "debug_celery", "--", "-Q", queue, "-n", "debug@%h"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        sent = tasks.plain.apply_async((21,), queue=queue)
+        assert sent.get(timeout=30) == 42
+    finally:
+        worker.send_signal(signal.SIGTERM)  # warm shutdown, by the pid we started
+        try:
+            output, _ = worker.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output, _ = worker.communicate()
+    assert worker.returncode == 0, output
+    assert "solo" in output  # the banner names the debugger-friendly pool
+    assert "Task gru.plain[" in output  # the worker logged running the task
+
+
+def test_autoreload_option_is_offered():
+    from djenga.management.commands.debug_celery import Command
+
+    parser = Command().create_parser("manage.py", "debug_celery")
+    assert "--autoreload" in parser.format_help()
