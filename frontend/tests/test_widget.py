@@ -1,0 +1,150 @@
+"""<djenga-task-progress> in a real headless Chromium against real daphne, worker and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from djenga.celery.results import AsyncDetailedResult
+from djenga.live.auth import make_token
+from djenga_tests import tasks
+from djenga_tests.minions import Gru, Moon
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
+
+# Records every djenga:* event the page sees, from before any page script runs.
+RECORD_EVENTS = """
+window.__djenga = [];
+for (const name of ['djenga:update', 'djenga:done', 'djenga:error']) {
+  document.addEventListener(name, (e) => window.__djenga.push(
+    {name, seq: e.detail && e.detail.seq, state: e.detail && e.detail.state,
+     current: e.detail && e.detail.current, code: e.detail && e.detail.code}));
+}
+"""
+
+FINAL = "el => ['SUCCESS','FAILURE','REVOKED','LOST'].includes(el.dataset.state)"
+
+
+def mount(page, base_url: str, task_id: str, **attributes: str) -> None:
+    """Open a page of the site and put a widget for ``task_id`` on it, as the tag would."""
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(base_url + "/")
+    attrs = {"task-id": task_id, "token": make_token(task_id), **attributes}
+    page.evaluate(
+        """async (attrs) => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+             document.body.append(el);
+           }""",
+        attrs,
+    )
+
+
+def wait_final(page, timeout_ms: int = 30_000) -> dict:
+    widget = page.locator("djenga-task-progress")
+    widget.wait_for()
+    page.wait_for_function(
+        f"() => {{ const el = document.querySelector('djenga-task-progress'); return el && ({FINAL})(el); }}",
+        timeout=timeout_ms,
+    )
+    return page.evaluate("() => document.querySelector('djenga-task-progress').snapshot")
+
+
+def step_texts(page) -> list[str]:
+    return page.locator("djenga-task-progress").locator("li").all_inner_texts()
+
+
+def test_demo_page_shows_the_four_steps_advancing_and_finishing(page, daphne, artifacts):
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(daphne.url + "/")
+    page.get_by_role("button", name="Steal the moon").click()
+    page.wait_for_url("**/?task=*")
+    snapshot = wait_final(page, timeout_ms=30_000)
+    assert snapshot["state"] == "SUCCESS"
+    events = page.evaluate("() => window.__djenga")
+    currents = [e["current"] for e in events if e["name"] == "djenga:update" and e["current"]]
+    # Seen advancing (Shrink takes no time, so step 2 may pass between two frames).
+    assert currents == sorted(currents) and set(currents) >= {1, 3, 4}
+    assert events[-1]["name"] == "djenga:done"
+    bar = page.get_by_role("progressbar")
+    assert bar.get_attribute("aria-valuenow") == "100"
+    texts = step_texts(page)
+    for description in ("Fly to the moon", "Shrink the moon", "Grab the moon", "Sit on the toilet"):
+        assert any(description in text for text in texts)
+    bar.focus()
+    assert page.evaluate("() => document.activeElement.tagName") == "DJENGA-TASK-PROGRESS"
+    page.locator("djenga-task-progress").screenshot(path=str(artifacts / "widget-finished.png"))
+
+
+def test_widget_reconnects_after_daphne_is_killed_and_ends_on_the_exact_state(
+    page, redis_server, web_data_dir
+):
+    from djenga_tests.tests.fixtures import Daphne
+
+    web = Daphne(redis_server.url, web_data_dir).start()
+    try:
+        sent = tasks.steal_the_moon_declared.delay(Gru(pace=0.8), Moon())
+        mount(page, web.url, sent.id)
+        page.wait_for_function(
+            "() => document.querySelector('djenga-task-progress').dataset.state === 'PROGRESS'"
+        )
+        web.kill()  # mid-task
+        time.sleep(1.0)
+        web.start()  # same port
+        snapshot = wait_final(page)
+    finally:
+        web.stop()
+    stored = AsyncDetailedResult(sent.id).details()
+    assert snapshot["state"] == "SUCCESS"
+    assert snapshot["seq"] == stored["seq"]
+    assert [s["state"] for s in snapshot["steps"]] == ["done"] * 4
+
+
+def test_falls_back_to_polling_when_websockets_fail(page, daphne):
+    sent = tasks.steal_the_moon_declared.delay(Gru(pace=0.3), Moon())
+    # Nothing listens on port 9 (discard): every WebSocket attempt fails at once.
+    mount(page, daphne.url, sent.id, **{"ws-url": "ws://127.0.0.1:9/", "poll-interval": "200"})
+    snapshot = wait_final(page)
+    assert page.locator("djenga-task-progress").get_attribute("data-connection") in ("polling", "closed")
+    assert snapshot["state"] == "SUCCESS"
+    assert snapshot["seq"] == AsyncDetailedResult(sent.id).details()["seq"]
+
+
+def test_task_text_is_rendered_as_text_never_html(page, daphne):
+    payload_description = '<img src=x onerror="window.__pwned=1">'
+    payload_message = "<script>window.__pwned=2</script><b>bold?</b>"
+    sent = tasks.say.delay(payload_description, payload_message, 0.5)
+    mount(page, daphne.url, sent.id)
+    wait_final(page)
+    widget = page.locator("djenga-task-progress")
+    texts = " ".join(step_texts(page))
+    assert payload_description in texts and payload_message in texts
+    assert page.evaluate("() => window.__pwned") is None
+    counts = page.evaluate(
+        """() => { const root = document.querySelector('djenga-task-progress').shadowRoot;
+                   return [root.querySelectorAll('img').length, root.querySelectorAll('script').length,
+                           root.querySelectorAll('b').length]; }"""
+    )
+    assert counts == [0, 0, 0]
+    assert widget.get_attribute("data-state") == "SUCCESS"
+
+
+def test_forbidden_is_final_and_reported(page, daphne):
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(daphne.url + "/")
+    page.evaluate(
+        """async () => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             el.setAttribute('task-id', 'somebody-elses-task');
+             el.setAttribute('token', 'forged');
+             document.body.append(el);
+           }"""
+    )
+    page.wait_for_function("() => window.__djenga.some(e => e.name === 'djenga:error')")
+    events = page.evaluate("() => window.__djenga")
+    assert [e["code"] for e in events if e["name"] == "djenga:error"] == [4403]
+    error = page.locator("djenga-task-progress [part=error]")
+    assert error.inner_text() == "You are not allowed to watch this task." and error.is_visible()
