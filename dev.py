@@ -32,7 +32,7 @@ def run(*args: str | Path, **kwargs) -> None:
 
 def ensure_venv() -> None:
     """Create .venv and (re)install djenga[test] when pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (this script runs before the venv)
         sys.exit(f"djenga needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         log("creating .venv")
@@ -60,8 +60,8 @@ def ensure_chromium() -> None:
 
 
 def find_chromium() -> str | None:
-    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser"
+    return (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     )
 
 
@@ -71,7 +71,10 @@ def test(args: list[str]) -> int:
     env = dict(os.environ, CHROMIUM=find_chromium() or "")
     log("ruff check and format check")
     lint = subprocess.run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT).returncode
-    lint = lint or subprocess.run([PYTHON, "-m", "ruff", "format", "--check", "."], cwd=ROOT).returncode
+    lint = (
+        lint
+        or subprocess.run([PYTHON, "-m", "ruff", "format", "--check", "."], cwd=ROOT).returncode
+    )
     if lint:
         return lint
     log("pytest " + " ".join(args))

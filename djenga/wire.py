@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 WIRE_VERSION = 1
@@ -16,7 +16,7 @@ WIRE_VERSION = 1
 Snapshot = dict[str, Any]
 
 
-class TaskState(str, Enum):
+class TaskState(StrEnum):
     """Task states: Celery's own, PROGRESS while steps run, and LOST (worker vanished)."""
 
     PENDING = "PENDING"
@@ -28,16 +28,13 @@ class TaskState(str, Enum):
     REVOKED = "REVOKED"
     LOST = "LOST"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 FINAL_STATES: frozenset[str] = frozenset(
     {TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED, TaskState.LOST}
 )
 
 
-class StepState(str, Enum):
+class StepState(StrEnum):
     """The state of one step."""
 
     PENDING = "pending"
@@ -45,9 +42,6 @@ class StepState(str, Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Snapshot entries only staff see, unless the task lists them in ``public_fields``.

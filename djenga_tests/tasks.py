@@ -2,7 +2,6 @@
 
 import time
 
-
 from djenga.celery.tasks import DetailTask
 from djenga_tests.celery import app
 from djenga_tests.minions import Gru, Moon

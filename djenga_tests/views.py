@@ -30,4 +30,3 @@ def launch(request: HttpRequest) -> HttpResponse:
     result = steal_the_moon.delay(Gru(pace=max(0.0, min(pace, 5.0))), Moon())
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
-

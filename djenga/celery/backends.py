@@ -173,9 +173,7 @@ class RedisDetailBackend(RedisBackend):
     ) -> Any:
         stored = super().store_result(task_id, result, state, traceback, request, **kwargs)
         if state in _REPORTED_STATES:
-            self.finish_detail(
-                task_id, state, request=request, result=result, traceback=traceback
-            )
+            self.finish_detail(task_id, state, request=request, result=result, traceback=traceback)
         return stored
 
     def _warn_unreachable(self, task_id: str, exc: BaseException) -> None:

@@ -189,7 +189,9 @@ class TaskDetail:
         if step.state is StepState.PENDING:
             self.start_step(key)
         elif step.state is not StepState.RUNNING:
-            raise StepError(f"step {key!r} is {step.state.value}; only a running step takes updates")
+            raise StepError(
+                f"step {key!r} is {step.state.value}; only a running step takes updates"
+            )
         step.message = _clip(message)
         return self._event("step_updated", key=key, message=step.message)
 

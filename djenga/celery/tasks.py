@@ -141,4 +141,3 @@ class DetailTask(Task):
         backend = self._detail_backend()
         if backend is not None:
             backend.publish_detail(detail, event)
-

@@ -126,5 +126,3 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
 def _one(params: dict[str, list[str]], name: str) -> str | None:
     values = params.get(name)
     return values[-1] if values else None
-
-

@@ -8,6 +8,7 @@ task's snapshot, so nobody stays behind: pub/sub is a hint, the snapshot is the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -114,10 +115,8 @@ class RelayHub:
         """Stop reading and close both connections."""
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except asyncio.CancelledError:
-                pass
             self._reader = None
         await self._client.aclose()
 
@@ -163,10 +162,8 @@ class RelayHub:
                 delay = min(delay * 2, 5.0)
             finally:
                 self._pubsub = None
-                try:
+                with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-                except (RedisError, OSError):
-                    pass
 
     async def _handle(self, message: dict[str, Any], reconnected: bool) -> None:
         channel = message["channel"].decode()

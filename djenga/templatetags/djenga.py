@@ -41,4 +41,3 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
         reverse("djenga:task-snapshot", args=[task_id]),
         extra,
     )
-

@@ -156,7 +156,10 @@ def web_data_dir(redis_server, tmp_path_factory) -> str:
     data_dir = str(tmp_path_factory.mktemp("web-data"))
     env = dict(os.environ, REDIS_URL=redis_server.url, DJENGA_DATA_DIR=data_dir)
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     return data_dir
 

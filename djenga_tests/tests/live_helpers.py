@@ -20,13 +20,17 @@ def ws_path(task_id: str, **params: Any) -> str:
 async def open_socket(task_id: str, *, headers=(ORIGIN,), **params: Any) -> WebsocketCommunicator:
     from djenga_tests.asgi import application
 
-    communicator = WebsocketCommunicator(application, ws_path(task_id, **params), headers=list(headers))
+    communicator = WebsocketCommunicator(
+        application, ws_path(task_id, **params), headers=list(headers)
+    )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
     return communicator
 
 
-async def frames_until_close(communicator: WebsocketCommunicator, timeout: float = 15) -> tuple[list[dict], int]:
+async def frames_until_close(
+    communicator: WebsocketCommunicator, timeout: float = 15
+) -> tuple[list[dict], int]:
     """Every snapshot received, then the close code."""
     frames = []
     while True:

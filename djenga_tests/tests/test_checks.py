@@ -30,7 +30,9 @@ def test_plain_redis_backend_warns():
 
 @override_settings(DJENGA_REDIS_URL="http://nope")
 def test_bad_redis_url():
-    assert ids_and_messages() == [("djenga.E001", "DJENGA_REDIS_URL is 'http://nope', not a redis:// URL.")]
+    assert ids_and_messages() == [
+        ("djenga.E001", "DJENGA_REDIS_URL is 'http://nope', not a redis:// URL.")
+    ]
 
 
 @override_settings(DJENGA_KEY_PREFIX="has spaces")

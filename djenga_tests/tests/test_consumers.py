@@ -122,7 +122,8 @@ async def test_cross_origin_is_refused():
 
     task_id = "cross-origin"
     communicator = WebsocketCommunicator(
-        application, ws_path(task_id, token=make_token(task_id)),
+        application,
+        ws_path(task_id, token=make_token(task_id)),
         headers=[(b"origin", b"http://evil.example")],
     )
     connected, _ = await communicator.connect(timeout=5)

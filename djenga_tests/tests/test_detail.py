@@ -78,7 +78,12 @@ def test_update_step_starts_a_pending_step():
     detail = make()
     event = detail.update_step(2, "shrinking")
     assert detail.current.key == 2
-    assert event == {"type": "step_updated", "at": detail.updated_at, "key": 2, "message": "shrinking"}
+    assert event == {
+        "type": "step_updated",
+        "at": detail.updated_at,
+        "key": 2,
+        "message": "shrinking",
+    }
 
 
 def test_success_marks_running_done_and_unrun_skipped():
@@ -106,7 +111,10 @@ def test_failure_marks_running_step_failed_and_keeps_error():
 @pytest.mark.parametrize(
     ("action", "message"),
     [
-        (lambda d: d.start_step(9), "step 9 was not declared in steps=[...]; give it a description"),
+        (
+            lambda d: d.start_step(9),
+            "step 9 was not declared in steps=[...]; give it a description",
+        ),
         (lambda d: d.end_step(), "end_step() was called but no step is running"),
         (lambda d: d.update_step(7, "x"), "step 7 is unknown (known steps: 1, 2, 3, 4)"),
     ],

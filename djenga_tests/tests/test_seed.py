@@ -50,7 +50,10 @@ def test_seed_app_forms_run_my_cool_task(seed_module):
     assert sent.get(timeout=30) is None
     details = AsyncDetailedResult(sent.id, app=seed_module.app).details()
     assert details["state"] == "SUCCESS"
-    assert details["name"] == "djenga_tests.seed." + seed_module.__name__.rsplit(".", 1)[1] + ".my_cool_task"
+    assert (
+        details["name"]
+        == "djenga_tests.seed." + seed_module.__name__.rsplit(".", 1)[1] + ".my_cool_task"
+    )
     assert isinstance(seed_module.my_cool_task, DetailTask)
     default_is_detail = seed_module.__name__.endswith("first_form")
     assert isinstance(seed_module.no_base_given, DetailTask) is default_is_detail
@@ -63,7 +66,10 @@ def test_string_base_and_declared_steps_on_the_project_app():
     assert isinstance(steal_the_moon, DetailTask)
     assert steal_the_moon.name == "gru.steal_the_moon"
     assert steal_the_moon_declared.steps == [
-        (1, "Fly to the moon"), (2, "Shrink the moon"), (3, "Grab the moon"), (4, "Sit on the toilet"),
+        (1, "Fly to the moon"),
+        (2, "Shrink the moon"),
+        (3, "Grab the moon"),
+        (4, "Sit on the toilet"),
     ]
 
 
@@ -73,7 +79,9 @@ def test_plain_celery_cannot_take_a_string_base():
 
     app = Celery(set_as_current=False)
     with pytest.raises(TypeError, match="metaclass conflict"):
+
         @app.task(bind=True, base="djenga.celery.tasks.DetailTask", shared=False)
         def nope(self):
             pass
-        nope.name  # noqa: B018  (the task class is built lazily)
+
+        nope.name

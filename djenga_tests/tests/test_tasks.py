@@ -28,7 +28,9 @@ def wait_for(predicate, timeout=10.0):
 def final_details(async_result, timeout=15):
     async_result.get(timeout=timeout, propagate=False)
     result = AsyncDetailedResult(async_result.id)
-    return wait_for(lambda: (d := result.details())["state"] in ("SUCCESS", "FAILURE", "REVOKED") and d)
+    return wait_for(
+        lambda: (d := result.details())["state"] in ("SUCCESS", "FAILURE", "REVOKED") and d
+    )
 
 
 @pytest.mark.parametrize("task", [tasks.steal_the_moon, tasks.steal_the_moon_declared])
@@ -66,7 +68,9 @@ def test_declared_steps_show_before_a_worker_picks_the_task_up():
     sent = tasks.steal_the_moon_declared.apply_async(queue="nobody-consumes-this")
     details = AsyncDetailedResult(sent.id).details()
     assert details["state"] == "PENDING"
-    assert [(s["description"], s["state"]) for s in details["steps"]] == [(d, "pending") for d in FOUR]
+    assert [(s["description"], s["state"]) for s in details["steps"]] == [
+        (d, "pending") for d in FOUR
+    ]
     assert details["seq"] == 1
 
 
@@ -129,7 +133,10 @@ def test_plain_results_work_as_with_redis():
     assert tasks.plain.delay(21).get(timeout=10) == 42
     assert group(tasks.plain.s(i) for i in range(3))().get(timeout=10) == [0, 2, 4]
     assert chord([tasks.plain.s(1), tasks.plain.s(2)])(tasks.plain.s()).get(timeout=10) == [
-        2, 4, 2, 4,
+        2,
+        4,
+        2,
+        4,
     ]
 
 

@@ -59,9 +59,9 @@ def test_template_tag_renders_element_token_and_script():
     from django.contrib.auth.models import AnonymousUser
 
     request.user = AnonymousUser()
-    html = Template('{% load djenga %}{% djenga_task_progress task_id label=label stay=True %}').render(
-        Context({"task_id": "abc-1", "request": request, "label": "Moon <3"})
-    )
+    html = Template(
+        "{% load djenga %}{% djenga_task_progress task_id label=label stay=True %}"
+    ).render(Context({"task_id": "abc-1", "request": request, "label": "Moon <3"}))
     assert '<script type="module" src="/static/djenga/djenga-task-progress.js"></script>' in html
     assert 'task-id="abc-1"' in html and 'poll-url="/djenga/tasks/abc-1/"' in html
     assert 'label="Moon &lt;3"' in html and 'stay=""' in html

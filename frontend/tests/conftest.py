@@ -22,10 +22,14 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not found:
-        raise RuntimeError("Chromium is missing: run the tests with `python3 dev.py test`, "
-                           "which installs Debian's chromium, or set CHROMIUM.")
+        raise RuntimeError(
+            "Chromium is missing: run the tests with `python3 dev.py test`, "
+            "which installs Debian's chromium, or set CHROMIUM."
+        )
     return found
 
 

@@ -23,7 +23,10 @@ for (const name of ['djenga:update', 'djenga:done', 'djenga:error']) {
 }
 """
 
-FINAL = "el => ['SUCCESS','FAILURE','REVOKED','LOST'].includes(el.dataset.state)"
+IS_FINAL = """() => {
+  const el = document.querySelector('djenga-task-progress');
+  return el && ['SUCCESS', 'FAILURE', 'REVOKED', 'LOST'].includes(el.dataset.state);
+}"""
 
 
 def mount(page, base_url: str, task_id: str, **attributes: str) -> None:
@@ -45,10 +48,7 @@ def mount(page, base_url: str, task_id: str, **attributes: str) -> None:
 def wait_final(page, timeout_ms: int = 30_000) -> dict:
     widget = page.locator("djenga-task-progress")
     widget.wait_for()
-    page.wait_for_function(
-        f"() => {{ const el = document.querySelector('djenga-task-progress'); return el && ({FINAL})(el); }}",
-        timeout=timeout_ms,
-    )
+    page.wait_for_function(IS_FINAL, timeout=timeout_ms)
     return page.evaluate("() => document.querySelector('djenga-task-progress').snapshot")
 
 
@@ -107,7 +107,10 @@ def test_falls_back_to_polling_when_websockets_fail(page, daphne):
     # Nothing listens on port 9 (discard): every WebSocket attempt fails at once.
     mount(page, daphne.url, sent.id, **{"ws-url": "ws://127.0.0.1:9/", "poll-interval": "200"})
     snapshot = wait_final(page)
-    assert page.locator("djenga-task-progress").get_attribute("data-connection") in ("polling", "closed")
+    assert page.locator("djenga-task-progress").get_attribute("data-connection") in (
+        "polling",
+        "closed",
+    )
     assert snapshot["state"] == "SUCCESS"
     assert snapshot["seq"] == AsyncDetailedResult(sent.id).details()["seq"]
 
@@ -123,9 +126,10 @@ def test_task_text_is_rendered_as_text_never_html(page, daphne):
     assert payload_description in texts and payload_message in texts
     assert page.evaluate("() => window.__pwned") is None
     counts = page.evaluate(
-        """() => { const root = document.querySelector('djenga-task-progress').shadowRoot;
-                   return [root.querySelectorAll('img').length, root.querySelectorAll('script').length,
-                           root.querySelectorAll('b').length]; }"""
+        """() => {
+             const root = document.querySelector('djenga-task-progress').shadowRoot;
+             return ['img', 'script', 'b'].map((tag) => root.querySelectorAll(tag).length);
+           }"""
     )
     assert counts == [0, 0, 0]
     assert widget.get_attribute("data-state") == "SUCCESS"

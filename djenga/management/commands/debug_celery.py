@@ -24,7 +24,9 @@ def load_celery_app() -> Celery:
     try:
         module = import_module(path)
     except ImportError as exc:
-        raise CommandError(f"DJENGA_CELERY_MODULE is {path!r}, which cannot be imported: {exc}")
+        raise CommandError(
+            f"DJENGA_CELERY_MODULE is {path!r}, which cannot be imported: {exc}"
+        ) from exc
     try:
         app = find_app(path)
     except Exception as exc:
