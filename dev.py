@@ -132,7 +132,8 @@ def demo(args: list[str]) -> int:
 def demo_daphne_limits() -> list[str]:
     """Daphne's own limits, set explicitly (see docs/deployment.md)."""
     return ["--websocket_timeout", "86400", "--websocket_connect_timeout", "10",
-            "--ping-interval", "20", "--ping-timeout", "30"]  # fmt: skip
+            "--ping-interval", "20", "--ping-timeout", "30",
+            "--websocket-max-message-size", "65536"]  # fmt: skip
 
 
 COMMANDS = {"test": test, "demo": demo}
