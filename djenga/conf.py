@@ -19,6 +19,11 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Lifetime in seconds of the signed tokens that let a browser watch one task.
     "TOKEN_MAX_AGE": 24 * 3600,
+    # Tasks kept in the recent-tasks index the agents' console lists.
+    "RECENT_TASKS": 1000,
+    # Seconds between two published update_step calls of one run (0: publish every one).
+    # Start/end of a step and the final state are always published at once.
+    "MIN_UPDATE_INTERVAL": 0.0,
     # Most browsers one web process relays to at once; more are closed with code 4429.
     "MAX_WATCHERS": 10_000,
 }
@@ -33,6 +38,8 @@ class DjengaSettings:
     EVENT_LOG_LENGTH: int
     REDIS_URL: str | None
     TOKEN_MAX_AGE: int
+    RECENT_TASKS: int
+    MIN_UPDATE_INTERVAL: float
     MAX_WATCHERS: int
 
 

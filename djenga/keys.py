@@ -11,6 +11,7 @@ from .errors import InvalidTaskId
 # alphabet and refuse what would break a key, a glob pattern, a URL or a log line.
 TASK_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}"
 _TASK_ID_RE = re.compile(rf"\A{TASK_ID_PATTERN}\Z")
+_TASK_NAME_RE = re.compile(r"\A[A-Za-z0-9_.:<>-]{1,200}\Z")
 
 
 def validate_task_id(task_id: object) -> str:
@@ -46,6 +47,20 @@ class RedisNames:
     def channel(self, task_id: str) -> str:
         """Pub/sub channel on which every new snapshot of the task is published."""
         return f"{self.prefix}:{self.db}:task:{validate_task_id(task_id)}"
+
+    def recent(self) -> str:
+        """Sorted set of recently updated task ids, scored by update time (the console)."""
+        return f"{self.prefix}:recent"
+
+    def firehose(self) -> str:
+        """Pub/sub channel on which every task's snapshots are published too (the console)."""
+        return f"{self.prefix}:{self.db}:tasks"
+
+    def durations(self, task_name: str) -> str:
+        """Capped list of recent successful runs' step durations of one task name (ETA)."""
+        if not isinstance(task_name, str) or not _TASK_NAME_RE.match(task_name):
+            raise InvalidTaskId(f"{task_name!r} is not a task name djenga keeps timings for")
+        return f"{self.prefix}:durations:{task_name}"
 
     def task_id_from_channel(self, channel: str) -> str:
         """Inverse of :meth:`channel`, for the relay hub."""

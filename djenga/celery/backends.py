@@ -16,8 +16,9 @@ from kombu.utils.objects import cached_property
 from redis.exceptions import RedisError
 
 from ..conf import get_settings
+from ..errors import InvalidTaskId
 from ..keys import RedisNames
-from ..wire import FINAL_STATES, Snapshot, TaskState, decode, encode
+from ..wire import FINAL_STATES, Snapshot, StepState, TaskState, decode, encode
 from .detail import Event, TaskDetail
 
 __all__ = ["DETAIL_SCHEMES", "RedisDetailBackend", "patch_aliases", "to_redis_url"]
@@ -29,6 +30,9 @@ DETAIL_SCHEMES: dict[str, str] = {"redisd": "redis", "redisds": "rediss"}
 
 _BACKEND_PATH = "djenga.celery.backends:RedisDetailBackend"
 _REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
+#: Successful runs whose step durations are kept per task name, and for how long (ETA).
+DURATION_SAMPLES = 20
+DURATION_TTL = 30 * 24 * 3600
 _PUBLISH_LUA = resources.files(__package__).joinpath("publish.lua").read_text()
 
 
@@ -88,34 +92,83 @@ class RedisDetailBackend(RedisBackend):
 
     # -- detail snapshots ----------------------------------------------------------------
 
-    def publish_detail(self, detail: TaskDetail, event: Event | None = None) -> int | None:
-        """Store the snapshot, append ``event`` to the log and publish; return the new seq.
+    def publish_detail(self, detail: TaskDetail) -> int | None:
+        """Store the snapshot, append its unpublished events to the log, index the task
+        as recent and publish it, in one round trip; return the new seq.
 
         Never raises for Redis trouble: progress reporting must not fail a task, so an
-        unreachable Redis is a (rate-limited) logged warning and ``None``.
+        unreachable Redis is a (rate-limited) logged warning and ``None``; the events are
+        kept for the next successful publish.
         """
         task_id = detail.task_id
         if task_id is None:
             return None
         names = self.names
         settings = get_settings()
+        with detail.lock:
+            body = encode(detail.snapshot())
+            events = detail.drain_events()
         try:
             return int(
                 self._publish_script(
-                    keys=[names.task(task_id), names.log(task_id)],
+                    keys=[names.task(task_id), names.log(task_id), names.recent()],
                     args=[
-                        encode(detail.snapshot()),
-                        encode(event) if event else "",
+                        body,
                         int(self.expires or 0),
                         settings.EVENT_LOG_LENGTH,
                         names.channel(task_id),
+                        names.firehose(),
                         secrets.token_hex(4),
+                        repr(time.time()),
+                        settings.RECENT_TASKS,
+                        task_id,
+                        *(encode(event) for event in events),
                     ],
                 )
             )
         except (RedisError, OSError) as exc:
+            with detail.lock:
+                detail.restore_events(events)
             self._warn_unreachable(task_id, exc)
             return None
+
+    def record_durations(self, detail: TaskDetail) -> None:
+        """Remember a successful run's step durations, for the ETA of later runs."""
+        durations = {
+            str(step.key): step.duration(0.0)
+            for step in detail.steps
+            if step.state is StepState.DONE and step.ended_at is not None
+        }
+        if not durations or not detail.name:
+            return
+        try:
+            key = self.names.durations(detail.name)
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(key, encode(durations))
+                pipe.ltrim(key, 0, DURATION_SAMPLES - 1)
+                pipe.expire(key, DURATION_TTL)
+                pipe.execute()
+        except InvalidTaskId:
+            return
+        except (RedisError, OSError) as exc:
+            self._warn_unreachable(detail.task_id or "?", exc)
+
+    def expected_durations(self, task_name: str) -> dict[str, float]:
+        """Mean duration of each step over the last successful runs of ``task_name``,
+        keyed by ``str(step key)``; empty if unknown or Redis is away."""
+        try:
+            raw = self.client.lrange(self.names.durations(task_name), 0, DURATION_SAMPLES - 1)
+        except InvalidTaskId:
+            return {}
+        except (RedisError, OSError) as exc:
+            self._warn_unreachable(task_name, exc)
+            return {}
+        samples: dict[str, list[float]] = {}
+        for item in raw:
+            for key, seconds in decode(item).items():
+                if isinstance(seconds, (int, float)):
+                    samples.setdefault(key, []).append(float(seconds))
+        return {key: sum(values) / len(values) for key, values in samples.items()}
 
     def get_detail(self, task_id: str) -> Snapshot | None:
         """The latest stored snapshot of the task, or None if djenga has none."""
@@ -124,7 +177,7 @@ class RedisDetailBackend(RedisBackend):
 
     def get_events(self, task_id: str, after_seq: int = 0) -> list[Event]:
         """Events of the task's log with seq > ``after_seq``, oldest first."""
-        entries = self.client.xrange(self.names.log(task_id), min=f"({after_seq}-0")
+        entries = self.client.xrange(self.names.log(task_id), min=f"{after_seq + 1}-0")
         return [decode(fields[b"e"]) for _entry_id, fields in entries]
 
     def finish_detail(
@@ -144,11 +197,14 @@ class RedisDetailBackend(RedisBackend):
             detail = self._load_detail(task_id, getattr(request, "task", None))
             if detail is None:
                 return
-        if detail.state == state:
-            return
         error = result if isinstance(result, BaseException) else None
-        event = detail.finish(state, error=error, traceback=traceback, result=result)
-        self.publish_detail(detail, event)
+        with detail.lock:
+            if detail.state == state:
+                return
+            detail.finish(state, error=error, traceback=traceback, result=result)
+        self.publish_detail(detail)
+        if state == TaskState.SUCCESS:
+            self.record_durations(detail)
 
     def _load_detail(self, task_id: str, name: str | None) -> TaskDetail | None:
         try:

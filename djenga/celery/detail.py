@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,12 @@ Event = dict[str, Any]
 
 #: Longest text kept for a message, an error message, a traceback or a repr.
 MAX_TEXT = 10_000
+#: Unpublished events kept while Redis is away; older ones are dropped (the snapshot stays exact).
+MAX_PENDING_EVENTS = 100
 
 
-def _clip(text: object, limit: int = MAX_TEXT) -> str | None:
+def clip(text: object, limit: int = MAX_TEXT) -> str | None:
+    """``str(text)`` cut to ``limit`` characters (None stays None)."""
     if text is None:
         return None
     text = str(text)
@@ -37,8 +41,7 @@ def validate_step_declarations(steps: object) -> list[StepDeclaration]:
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise StepError(f"each declared step is a (key, description) pair, not {item!r}")
         key, description = item
-        if not isinstance(key, (int, str)) or isinstance(key, bool):
-            raise StepError(f"step key {key!r} must be an int or a str")
+        _check_key(key)
         if key in seen:
             raise StepError(f"step key {key!r} is declared twice in steps={list(steps)!r}")
         seen.add(key)
@@ -46,9 +49,14 @@ def validate_step_declarations(steps: object) -> list[StepDeclaration]:
     return declared
 
 
+def _check_key(key: object) -> None:
+    if not isinstance(key, (int, str)) or isinstance(key, bool):
+        raise StepError(f"step key {key!r} must be an int or a str")
+
+
 @dataclass
 class Step:
-    """One step of a task run."""
+    """One step of a task run; ``done``/``total`` give progress inside the step."""
 
     key: StepKey
     description: str | None
@@ -56,8 +64,25 @@ class Step:
     message: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    done: float | None = None
+    total: float | None = None
+    expected: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def fraction(self) -> float | None:
+        """Progress inside the step, 0-1, when the task reports ``done``/``total``."""
+        if self.total and self.done is not None:
+            return max(0.0, min(1.0, self.done / self.total))
+        return None
+
+    def duration(self, now: float) -> float | None:
+        """Seconds the step took, or has taken so far while it runs."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else now
+        return round(max(0.0, end - self.started_at), 6)
+
+    def to_dict(self, now: float) -> dict[str, Any]:
         return {
             "key": self.key,
             "description": self.description,
@@ -65,10 +90,14 @@ class Step:
             "message": self.message,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "duration": self.duration(now),
+            "done": self.done,
+            "total": self.total,
+            "expected": self.expected,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Step:
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
         return cls(
             key=data["key"],
             description=data.get("description"),
@@ -76,16 +105,20 @@ class Step:
             message=data.get("message"),
             started_at=data.get("started_at"),
             ended_at=data.get("ended_at"),
+            done=data.get("done"),
+            total=data.get("total"),
+            expected=data.get("expected"),
         )
 
 
 class TaskDetail:
-    """The steps, state and outcome of one run of a task.
+    """The steps, state, timing and outcome of one run of a task.
 
-    Each mutating method returns an *event* (a small dict) describing the change, which
-    the backend appends to the task's event log; :meth:`snapshot` gives the full state.
-    Misuse (unknown key, nothing running, a key started twice) raises :class:`StepError`:
-    these are programming errors that the first run of a task shows.
+    Each change records an *event* in :attr:`events` (drained by the backend into the
+    task's event log) and returns it; :meth:`snapshot` gives the full state. Misuse
+    (unknown key, nothing running, a key started twice) raises :class:`StepError`:
+    these are programming errors that the first run of a task shows. Hold :attr:`lock`
+    around changes when another thread may read the detail at the same time.
     """
 
     def __init__(
@@ -106,7 +139,11 @@ class TaskDetail:
         self.public = sorted(set(public))
         self.error: dict[str, str | None] | None = None
         self.private: dict[str, Any] = {}
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
         self.updated_at: float | None = None
+        self.events: list[Event] = []
+        self.lock = threading.RLock()
         self._clock = clock
         self.steps: list[Step] = []
         self._by_key: dict[StepKey, Step] = {}
@@ -125,19 +162,45 @@ class TaskDetail:
 
     @property
     def percent(self) -> float:
-        """Overall progress: finished steps count whole, a running or failed step half."""
+        """Overall progress: finished steps count whole; a running step counts its
+        ``done/total`` if it reports one, else half; a failed step half."""
         if self.state is TaskState.SUCCESS:
             return 100.0
         if not self.steps:
             return 0.0
-        weights = {
-            StepState.DONE: 1.0,
-            StepState.SKIPPED: 1.0,
-            StepState.RUNNING: 0.5,
-            StepState.FAILED: 0.5,
-        }
-        done = sum(weights.get(step.state, 0.0) for step in self.steps)
+        done = 0.0
+        for step in self.steps:
+            if step.state in (StepState.DONE, StepState.SKIPPED):
+                done += 1.0
+            elif step.state is StepState.RUNNING:
+                fraction = step.fraction
+                done += 0.5 if fraction is None else fraction
+            elif step.state is StepState.FAILED:
+                done += 0.5
         return round(100.0 * done / len(self.steps), 2)
+
+    @property
+    def eta(self) -> float | None:
+        """Estimated seconds left at :attr:`updated_at`, from the steps' ``expected``
+        durations (recent runs of the same task); None when a step left has none."""
+        if self.state in FINAL_STATES or not self.steps:
+            return None
+        now = self.updated_at if self.updated_at is not None else self._clock()
+        left = 0.0
+        for step in self.steps:
+            if step.state is StepState.PENDING:
+                if step.expected is None:
+                    return None
+                left += step.expected
+            elif step.state is StepState.RUNNING:
+                if step.expected is None:
+                    return None
+                fraction = step.fraction
+                if fraction is not None:
+                    left += step.expected * (1.0 - fraction)
+                else:
+                    left += max(0.0, step.expected - (step.duration(now) or 0.0))
+        return round(left, 3)
 
     @property
     def is_final(self) -> bool:
@@ -153,10 +216,27 @@ class TaskDetail:
 
     # -- changes -------------------------------------------------------------------------
 
-    def start(self) -> Event:
-        """The task started running (a worker picked it up)."""
-        self.state = TaskState.STARTED
-        return self._event("started", attempt=self.attempt)
+    def sent(self) -> Event:
+        """The task was sent to the broker; its declared steps wait for a worker."""
+        return self._event("sent", self._clock())
+
+    def start(
+        self, *, worker: str | None = None, args: str | None = None, kwargs: str | None = None
+    ) -> Event:
+        """A worker started running the task (``args``/``kwargs`` are reprs, staff only)."""
+        now = self._clock()
+        self.state, self.started_at = TaskState.STARTED, now
+        for name, value in (("worker", worker), ("args", args), ("kwargs", kwargs)):
+            if value is not None:
+                self.private[name] = clip(value, 1000)
+        return self._event("started", now, attempt=self.attempt, worker=worker)
+
+    def expect(self, durations: Mapping[StepKey, float]) -> None:
+        """Set each step's expected duration in seconds (used for :attr:`eta`)."""
+        for key, seconds in durations.items():
+            step = self._by_key.get(key)
+            if step is not None:
+                step.expected = round(float(seconds), 3)
 
     def start_step(self, key: StepKey, description: str | None = None) -> Event:
         """Start step ``key``; a step still running is ended first (as done).
@@ -175,16 +255,27 @@ class TaskDetail:
             raise StepError(f"step {key!r} was already started (it is {step.state.value})")
         elif description is not None:
             step.description = str(description)
-        running = self.current
         now = self._clock()
+        running = self.current
         if running is not None:
             running.state, running.ended_at = StepState.DONE, now
+            self._event("step_ended", now, key=running.key)
         step.state, step.started_at = StepState.RUNNING, now
         self.state = TaskState.PROGRESS
         return self._event("step_started", now, key=key, description=step.description)
 
-    def update_step(self, key: StepKey, message: str) -> Event:
-        """Set the latest message of step ``key``; a pending step starts first."""
+    def update_step(
+        self,
+        key: StepKey,
+        message: str | None = None,
+        *,
+        done: float | None = None,
+        total: float | None = None,
+    ) -> Event:
+        """Set step ``key``'s latest message and/or its progress (``done`` of ``total``).
+
+        A pending step starts first.
+        """
         step = self.step(key)
         if step.state is StepState.PENDING:
             self.start_step(key)
@@ -192,8 +283,18 @@ class TaskDetail:
             raise StepError(
                 f"step {key!r} is {step.state.value}; only a running step takes updates"
             )
-        step.message = _clip(message)
-        return self._event("step_updated", key=key, message=step.message)
+        if total is not None and (not isinstance(total, (int, float)) or total <= 0):
+            raise StepError(f"update_step total must be a positive number, not {total!r}")
+        if message is not None:
+            step.message = clip(message)
+        if done is not None:
+            step.done = float(done)
+        if total is not None:
+            step.total = float(total)
+        fields: dict[str, Any] = {"key": key, "message": step.message}
+        if step.total is not None:
+            fields.update(done=step.done, total=step.total)
+        return self._event("step_updated", self._clock(), **fields)
 
     def end_step(self, key: StepKey | None = None) -> Event:
         """End the running step (or step ``key``, which must be the running one) as done."""
@@ -204,6 +305,8 @@ class TaskDetail:
             raise StepError(f"end_step({key!r}) but the running step is {running.key!r}")
         now = self._clock()
         running.state, running.ended_at = StepState.DONE, now
+        if running.total is not None:
+            running.done = running.total
         return self._event("step_ended", now, key=running.key)
 
     def finish(
@@ -224,29 +327,44 @@ class TaskDetail:
                 step.ended_at = now
             elif step.state is StepState.PENDING and self.state is TaskState.SUCCESS:
                 step.state = StepState.SKIPPED
+        if self.state in FINAL_STATES:
+            self.ended_at = now
         if error is not None:
-            self.error = {"type": type(error).__name__, "message": _clip(error)}
+            self.error = {"type": type(error).__name__, "message": clip(error)}
         if traceback:
-            self.private["traceback"] = _clip(traceback)
+            self.private["traceback"] = clip(traceback)
         if result is not None and self.state is TaskState.SUCCESS:
-            self.private["result"] = _clip(repr(result))
+            self.private["result"] = clip(repr(result))
         return self._event("finished", now, state=self.state.value, error=self.error)
+
+    def drain_events(self) -> list[Event]:
+        """Take the events not yet published (see :meth:`restore_events`)."""
+        events, self.events = self.events, []
+        return events
+
+    def restore_events(self, events: list[Event]) -> None:
+        """Put back events whose publication failed, keeping the newest ones."""
+        self.events = (events + self.events)[-MAX_PENDING_EVENTS:]
 
     # -- serialisation -------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
         """The full snapshot (wire format v1) without ``seq`` and ``epoch``, which Redis adds."""
         current = self.current
+        now = self.updated_at if self.updated_at is not None else self._clock()
         return {
             "v": WIRE_VERSION,
             "task_id": self.task_id,
             "name": self.name,
             "state": self.state.value,
             "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "attempt": self.attempt,
-            "steps": [step.to_dict() for step in self.steps],
+            "steps": [step.to_dict(now) for step in self.steps],
             "current": current.key if current else None,
             "percent": self.percent,
+            "eta": self.eta,
             "error": self.error,
             "public": self.public,
             "private": self.private,
@@ -268,19 +386,24 @@ class TaskDetail:
             detail._by_key[step.key] = step
         detail.error = snapshot.get("error")
         detail.private = dict(snapshot.get("private") or {})
+        detail.started_at = snapshot.get("started_at")
+        detail.ended_at = snapshot.get("ended_at")
         detail.updated_at = snapshot.get("updated_at")
         return detail
 
     # -- internals -----------------------------------------------------------------------
 
     def _add(self, key: StepKey, description: str | None) -> Step:
-        if not isinstance(key, (int, str)) or isinstance(key, bool):
-            raise StepError(f"step key {key!r} must be an int or a str")
+        _check_key(key)
         step = Step(key, description)
         self.steps.append(step)
         self._by_key[key] = step
         return step
 
-    def _event(self, kind: str, at: float | None = None, **fields: Any) -> Event:
-        self.updated_at = self._clock() if at is None else at
-        return {"type": kind, "at": self.updated_at, **fields}
+    def _event(self, kind: str, at: float, **fields: Any) -> Event:
+        self.updated_at = at
+        event = {"type": kind, "at": at, **fields}
+        self.events.append(event)
+        if len(self.events) > MAX_PENDING_EVENTS:
+            del self.events[0]
+        return event

@@ -1,8 +1,9 @@
 -- djenga: record one task update in ONE round trip.
--- KEYS[1] task hash (seq, epoch, snap)   KEYS[2] event log stream
--- ARGV[1] snapshot JSON object without seq/epoch   ARGV[2] event JSON object ('' for none)
--- ARGV[3] ttl seconds (0 = keep)   ARGV[4] event log max length
--- ARGV[5] pub/sub channel          ARGV[6] epoch to use if this starts a new log
+-- KEYS[1] task hash (seq, epoch, snap)   KEYS[2] event log stream   KEYS[3] recent-tasks zset
+-- ARGV[1] snapshot JSON object without seq/epoch   ARGV[2] ttl seconds (0 = keep)
+-- ARGV[3] event log max length   ARGV[4] task channel   ARGV[5] all-tasks channel
+-- ARGV[6] epoch to use if this starts a new log   ARGV[7] now (seconds)
+-- ARGV[8] recent-tasks index size   ARGV[9] task id   ARGV[10..] events, JSON objects without seq
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if seq == 1 or not epoch then
@@ -10,17 +11,22 @@ if seq == 1 or not epoch then
   epoch = ARGV[6]
   redis.call('DEL', KEYS[2])
 end
-local head = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",'
-local snap = head .. string.sub(ARGV[1], 2)
+local snap = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
 redis.call('HSET', KEYS[1], 'snap', snap, 'epoch', epoch)
-if ARGV[2] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0',
-             'e', '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2))
+for i = 10, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-' .. (i - 10),
+             'e', '{"seq":' .. seq .. ',' .. string.sub(ARGV[i], 2))
 end
-local ttl = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[7])
+redis.call('ZADD', KEYS[3], now, ARGV[9])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[8]) - 1)
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
 end
+redis.call('PUBLISH', ARGV[4], snap)
 redis.call('PUBLISH', ARGV[5], snap)
 return seq

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from celery import Task
 from celery.utils import uuid
+from celery.utils.saferepr import saferepr
 
-from .detail import Event, Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
+from ..conf import get_settings
+from .detail import Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
 
 __all__ = ["DetailTask", "Step", "TaskDetail"]
 
@@ -29,8 +32,12 @@ class DetailTask(Task):
     #: Steps declared up front, as ``(key, description)`` pairs; shown before they run.
     steps: ClassVar[Sequence[StepDeclaration] | None] = None
     #: Private snapshot fields customers may see too: any of "error", "traceback",
-    #: "result", "args", "kwargs". Staff always see them all.
+    #: "result", "args", "kwargs", "worker". Staff always see them all.
     public_fields: ClassVar[Sequence[str]] = ()
+    #: Seconds between two published ``update_step`` calls (None: DJENGA_MIN_UPDATE_INTERVAL).
+    #: Updates in between are coalesced to the newest; step starts/ends and the final
+    #: state are always published at once.
+    min_update_interval: ClassVar[float | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -41,18 +48,32 @@ class DetailTask(Task):
 
     def start_step(self, key: StepKey, desc: str | None = None) -> None:
         """Start step ``key`` (``desc`` is required unless the step was declared)."""
-        detail = self.detail
-        self._publish(detail, detail.start_step(key, desc))
+        reporter = self._reporter
+        with reporter.detail.lock:
+            reporter.detail.start_step(key, desc)
+        reporter.publish()
 
-    def update_step(self, key: StepKey, msg: str) -> None:
-        """Set the latest message of step ``key``, e.g. ``'flying to the moon'``."""
-        detail = self.detail
-        self._publish(detail, detail.update_step(key, msg))
+    def update_step(
+        self,
+        key: StepKey,
+        msg: str | None = None,
+        *,
+        done: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        """Set the latest message of step ``key``, e.g. ``'flying to the moon'``, and/or
+        its progress: ``done`` out of ``total`` (e.g. files imported) drives a bar."""
+        reporter = self._reporter
+        with reporter.detail.lock:
+            reporter.detail.update_step(key, msg, done=done, total=total)
+        reporter.publish(coalesce=True)
 
     def end_step(self, key: StepKey | None = None) -> None:
         """End the running step as done."""
-        detail = self.detail
-        self._publish(detail, detail.end_step(key))
+        reporter = self._reporter
+        with reporter.detail.lock:
+            reporter.detail.end_step(key)
+        reporter.publish()
 
     # -- per-run state -------------------------------------------------------------------
 
@@ -60,9 +81,13 @@ class DetailTask(Task):
     def detail(self) -> TaskDetail:
         """This run's :class:`TaskDetail`. It lives on the request, never on the task
         object, which is one instance shared by every run in the process."""
+        return self._reporter.detail
+
+    @property
+    def _reporter(self) -> _RunReporter:
         request = self.request
-        detail: TaskDetail | None = getattr(request, "djenga_detail", None)
-        if detail is None:
+        reporter: _RunReporter | None = getattr(request, "djenga_reporter", None)
+        if reporter is None:
             detail = TaskDetail(
                 request.id,
                 self.name,
@@ -70,14 +95,28 @@ class DetailTask(Task):
                 attempt=(request.retries or 0) + 1,
                 public=self.public_fields,
             )
-            request.djenga_detail = detail
-        return detail
+            reporter = _RunReporter(self, detail)
+            request.djenga_reporter = reporter
+            request.djenga_detail = detail  # what the backend finishes
+        return reporter
 
     # -- Celery hooks --------------------------------------------------------------------
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        detail = self.detail
-        self._publish(detail, detail.start())
+        reporter = self._reporter
+        backend = reporter.backend
+        detail = reporter.detail
+        if backend is not None and self.steps:
+            expected = backend.expected_durations(self.name)
+            detail.expect(
+                {key: expected[str(key)] for key, _ in self.steps if str(key) in expected}
+            )
+        detail.start(
+            worker=self.request.hostname,
+            args=saferepr(args, maxlen=1000),
+            kwargs=saferepr(kwargs, maxlen=1000),
+        )
+        reporter.publish()
 
     def apply_async(
         self,
@@ -96,7 +135,10 @@ class DetailTask(Task):
         if self.steps and (task_id is None or task_id != self.request.id):
             task_id = task_id or uuid()
             pending = TaskDetail(task_id, self.name, self.steps, public=self.public_fields)
-            self._publish(pending, {"type": "sent", "at": time.time()})
+            pending.sent()
+            backend = _detail_backend(self)
+            if backend is not None:
+                backend.publish_detail(pending)
         return super().apply_async(
             args, kwargs, task_id, producer, link, link_error, shadow, **options
         )
@@ -113,31 +155,81 @@ class DetailTask(Task):
         # The backend records outcomes it stores; this covers the ones it does not
         # (eager runs, ignore_result=True), and is a no-op when the state is recorded.
         super().after_return(status, retval, task_id, args, kwargs, einfo)
-        backend = self._detail_backend()
+        reporter: _RunReporter | None = getattr(self.request, "djenga_reporter", None)
+        if reporter is not None:
+            reporter.close()
+        backend = _detail_backend(self)
         if backend is not None and task_id:
             backend.finish_detail(task_id, status, request=self.request, result=retval)
 
-    # -- internals -----------------------------------------------------------------------
 
-    def _detail_backend(self) -> Any:
-        from .backends import RedisDetailBackend
+class _RunReporter:
+    """Publishes one run's detail, coalescing chatty ``update_step`` calls.
 
-        backend = self.backend
-        if isinstance(backend, RedisDetailBackend):
-            return backend
-        if not getattr(type(self), "_warned_backend", False):
-            type(self)._warned_backend = True
-            logger.warning(
-                "Task %s reports steps but the result backend is %s, not djenga's "
-                "redisd://: set CELERY_RESULT_BACKEND = 'redisd://host:port/db'.",
-                self.name,
-                type(backend).__name__,
-            )
-        return None
+    A coalesced update is not lost: a timer publishes the newest state when the
+    interval has passed, and any step boundary publishes at once.
+    """
 
-    def _publish(self, detail: TaskDetail, event: Event) -> None:
-        if detail.task_id is None:  # called directly, not through a worker: nothing to tell
+    def __init__(self, task: DetailTask, detail: TaskDetail) -> None:
+        self.detail = detail
+        self.backend = _detail_backend(task) if detail.task_id is not None else None
+        interval = task.min_update_interval
+        self.interval = float(get_settings().MIN_UPDATE_INTERVAL if interval is None else interval)
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def publish(self, *, coalesce: bool = False) -> None:
+        if self.backend is None:  # called directly, or no redisd backend: nothing to tell
             return
-        backend = self._detail_backend()
-        if backend is not None:
-            backend.publish_detail(detail, event)
+        with self._lock:
+            now = time.monotonic()
+            wait = self._last + self.interval - now
+            if coalesce and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._cancel_timer()
+            self._last = now
+        self.backend.publish_detail(self.detail)
+
+    def close(self) -> None:
+        with self._lock:
+            self._cancel_timer()
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self._timer is None:  # a boundary published meanwhile
+                return
+            self._timer = None
+            self._last = time.monotonic()
+        if not self.detail.is_final:
+            self.backend.publish_detail(self.detail)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+_warned_backends: set[str] = set()
+
+
+def _detail_backend(task: Task) -> Any:
+    """The task's backend if it is djenga's; else None, with one warning per task name."""
+    from .backends import RedisDetailBackend
+
+    backend = task.backend
+    if isinstance(backend, RedisDetailBackend):
+        return backend
+    if task.name not in _warned_backends:
+        _warned_backends.add(task.name)
+        logger.warning(
+            "Task %s reports steps but the result backend is %s, not djenga's "
+            "redisd://: set CELERY_RESULT_BACKEND = 'redisd://host:port/db'.",
+            task.name,
+            type(backend).__name__,
+        )
+    return None

@@ -61,18 +61,22 @@ def test_entry_point_works_without_patch(monkeypatch):
 def test_one_round_trip_per_update(redis_server, celery_app, redis_client):
     backend = celery_app.backend
     detail = TaskDetail("roundtrip-1", "t", [(1, "a")])
-    backend.publish_detail(detail, detail.start())  # loads the script
+    detail.start()
+    backend.publish_detail(detail)  # loads the script
     redis_client.config_resetstat()
     for _ in range(10):
-        backend.publish_detail(detail, detail.update_step(1, "m"))
+        detail.update_step(1, "m")
+        backend.publish_detail(detail)
     stats = redis_client.info("commandstats")
     calls = {name: value["calls"] for name, value in stats.items()}
     # Ten updates: ten EVALSHA calls, each running the script's commands once; the
     # client sent nothing else (INFO is ours).
     assert calls.pop("cmdstat_evalsha") == 10
-    inside_script = {"hincrby", "hget", "hset", "xadd", "expire", "publish"}
+    inside_script = {"hincrby", "hget", "hset", "xadd", "expire", "publish", "zadd",
+                     "zremrangebyrank", "zremrangebyscore"}  # fmt: skip
     assert {f"cmdstat_{name}" for name in inside_script} <= set(calls)
-    assert calls.pop("cmdstat_hincrby") == 10 and calls.pop("cmdstat_publish") == 10
+    # each update published on the task's channel and on the all-tasks channel
+    assert calls.pop("cmdstat_hincrby") == 10 and calls.pop("cmdstat_publish") == 20
     outside = set(calls) - {f"cmdstat_{n}" for n in inside_script}
     assert outside <= {"cmdstat_config|resetstat", "cmdstat_info"}
 
@@ -82,12 +86,18 @@ def test_snapshot_log_and_publish(redis_server, celery_app, redis_client):
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(backend.names.channel("pub-1"))
     detail = TaskDetail("pub-1", "t", [(1, "a")])
-    assert backend.publish_detail(detail, detail.start()) == 1
-    assert backend.publish_detail(detail, detail.update_step(1, "hello")) == 2
+    detail.start()
+    assert backend.publish_detail(detail) == 1
+    detail.update_step(1, "hello")
+    assert backend.publish_detail(detail) == 2
     stored = backend.get_detail("pub-1")
     assert stored["seq"] == 2 and stored["steps"][0]["message"] == "hello"
-    assert [e["seq"] for e in backend.get_events("pub-1")] == [1, 2]
-    assert [e["type"] for e in backend.get_events("pub-1", after_seq=1)] == ["step_updated"]
+    # update_step on a pending step starts it: two events, both of seq 2
+    assert [e["seq"] for e in backend.get_events("pub-1")] == [1, 2, 2]
+    assert [e["type"] for e in backend.get_events("pub-1", after_seq=1)] == [
+        "step_started",
+        "step_updated",
+    ]
     # get_message returns None for the (ignored) subscribe confirmation: read past it.
     message = next(m for m in iter(lambda: pubsub.get_message(timeout=2), "never") if m)
     assert message["data"].startswith(b'{"seq":1,"epoch":"')
@@ -99,12 +109,15 @@ def test_snapshot_log_and_publish(redis_server, celery_app, redis_client):
 def test_a_lost_history_starts_a_new_epoch(redis_server, celery_app, redis_client):
     backend = celery_app.backend
     detail = TaskDetail("epoch-1", "t", [(1, "a")])
-    backend.publish_detail(detail, detail.start())
+    detail.start()
+    backend.publish_detail(detail)
     first = backend.get_detail("epoch-1")["epoch"]
-    backend.publish_detail(detail, detail.update_step(1, "x"))
+    detail.update_step(1, "x")
+    backend.publish_detail(detail)
     assert backend.get_detail("epoch-1")["epoch"] == first
     redis_client.delete(backend.names.task("epoch-1"))
-    backend.publish_detail(detail, detail.update_step(1, "y"))
+    detail.update_step(1, "y")
+    backend.publish_detail(detail)
     again = backend.get_detail("epoch-1")
     assert again["seq"] == 1 and again["epoch"] != first
     assert [e["seq"] for e in backend.get_events("epoch-1")] == [1]

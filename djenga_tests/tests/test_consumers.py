@@ -137,7 +137,8 @@ async def test_idle_connection_is_still_alive_after_15_seconds(celery_app):
     assert first["state"] == "PENDING"
     await asyncio.sleep(15.5)
     detail = TaskDetail(task_id, "idle", [(1, "Wake up")])
-    await sync_to_async(celery_app.backend.publish_detail)(detail, detail.start_step(1))
+    detail.start_step(1)
+    await sync_to_async(celery_app.backend.publish_detail)(detail)
     woke = await socket.receive_json_from(timeout=5)
     assert woke["steps"][0]["state"] == "running"
     await socket.disconnect()
@@ -174,7 +175,8 @@ async def test_many_watchers_share_one_subscription(celery_app):
     hub = get_hub()
     assert len(hub._watchers[task_id]) == 20
     detail = TaskDetail(task_id, "fan-out", [(1, "Everyone hears this")])
-    await sync_to_async(celery_app.backend.publish_detail)(detail, detail.start_step(1))
+    detail.start_step(1)
+    await sync_to_async(celery_app.backend.publish_detail)(detail)
     for socket in sockets:
         assert (await socket.receive_json_from(timeout=5))["steps"][0]["state"] == "running"
     for socket in sockets:

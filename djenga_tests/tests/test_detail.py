@@ -55,6 +55,10 @@ def test_seed_flow_with_descriptions():
         "message": "flying to the moon",
         "started_at": 1001.0,
         "ended_at": 1003.0,
+        "duration": 2.0,
+        "done": None,
+        "total": None,
+        "expected": None,
     }
 
 
@@ -165,3 +169,57 @@ def test_long_messages_are_clipped():
     detail = make()
     detail.update_step(1, "x" * 20_000)
     assert len(detail.steps[0].message) == 10_000
+
+
+def test_sub_progress_drives_the_step_and_the_overall_percent():
+    detail = make()
+    detail.start_step(1)
+    detail.end_step()
+    detail.update_step(2, "files", done=3, total=10)
+    assert detail.steps[1].fraction == 0.3
+    assert detail.percent == round(100 * (1 + 0.3) / 4, 2)
+    event = detail.update_step(2, done=5)
+    assert (event["done"], event["total"], event["message"]) == (5.0, 10.0, "files")
+    detail.end_step()
+    assert (detail.steps[1].done, detail.percent) == (10.0, 50.0)
+
+
+def test_sub_progress_total_must_be_positive():
+    detail = make()
+    with pytest.raises(StepError, match="total must be a positive number, not 0"):
+        detail.update_step(1, done=1, total=0)
+
+
+def test_eta_from_expected_durations():
+    detail = make()
+    assert detail.eta is None  # nothing known about this task's runs
+    detail.expect({1: 2.0, 2: 4.0, 3: 1.0, 4: 1.0})
+    detail.start_step(1)  # at 1000
+    detail.update_step(1, "x")  # at 1001: one of two seconds spent
+    assert detail.eta == 1.0 + 4.0 + 1.0 + 1.0
+    detail.update_step(1, done=3, total=4)  # sub-progress wins: a quarter of 2 s left
+    assert detail.eta == 0.5 + 6.0
+    detail.finish("SUCCESS")
+    assert detail.eta is None
+
+
+def test_timing_fields():
+    detail = make()
+    detail.start(worker="w1@host", args="(1,)", kwargs="{}")
+    detail.start_step(1)
+    detail.finish("SUCCESS")
+    snapshot = detail.snapshot()
+    assert (snapshot["started_at"], snapshot["ended_at"]) == (1000.0, 1002.0)
+    assert snapshot["private"]["worker"] == "w1@host"
+    assert snapshot["steps"][0]["duration"] == 1.0
+
+
+def test_restored_events_keep_the_newest():
+    detail = make()
+    for _ in range(150):
+        detail.update_step(1, "x")
+    events = detail.drain_events()
+    assert len(events) == 100
+    detail.update_step(1, "y")
+    detail.restore_events(events)
+    assert len(detail.events) == 100 and detail.events[-1]["message"] == "y"
