@@ -47,15 +47,18 @@ def build_cases(server: RedisServer) -> dict[str, Callable[[int], object]]:
     def plain_task(self):  # never run: only its request and backend are used
         pass
 
-    @djenga.task(bind=True, base=DetailTask, name="bench.detail")
+    # min_update_interval=0: no coalescing, every update_step is published (the default).
+    options = {"bind": True, "base": DetailTask, "min_update_interval": 0}
+
+    @djenga.task(name="bench.detail", **options)
     def detail_task(self):
         pass
 
-    @djenga.task(bind=True, base=DetailTask, name="bench.declared", steps=DECLARED)
+    @djenga.task(name="bench.declared", steps=DECLARED, **options)
     def declared_task(self):
         pass
 
-    @djenga.task(bind=True, base=DetailTask, name="bench.pairs")
+    @djenga.task(name="bench.pairs", **options)
     def pairs_task(self):
         pass
 
@@ -84,14 +87,18 @@ def build_cases(server: RedisServer) -> dict[str, Callable[[int], object]]:
         pairs_task.start_step(i, "Fly to the moon")
         pairs_task.end_step()
 
-    # The Python half of update_step alone (no Redis): model change, snapshot, JSON.
+    # The Python half of update_step alone (no Redis): model change, snapshot, JSON,
+    # as RedisDetailBackend.publish_detail does it.
     offline = TaskDetail("bench-offline", "bench.detail")
     offline.start_step(1, "Fly to the moon")
 
     def python_only(i: int) -> None:
-        event = offline.update_step(1, f"flying {i}")
-        encode(offline.snapshot())
-        encode(event)
+        with offline.lock:
+            offline.update_step(1, f"flying {i}")
+            encode(offline.snapshot())
+            events = offline.drain_events()
+        for event in events:
+            encode(event)
 
     return {
         "PING (redis-py)": lambda i: client.ping(),

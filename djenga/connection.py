@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -50,3 +51,28 @@ def read_snapshot(task_id: str) -> Snapshot:
     """The stored snapshot of a task, or a PENDING one with no steps."""
     raw = sync_client().hget(redis_names().task(task_id), "snap")
     return decode(raw) if raw is not None else pending_snapshot(task_id)
+
+
+def read_snapshots(task_ids: list[str]) -> list[Snapshot]:
+    """Snapshots of several tasks in one round trip, in order (PENDING for unknown ones)."""
+    client, names = sync_client(), redis_names()
+    with client.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hget(names.task(task_id), "snap")
+        raws = pipe.execute()
+    return [
+        decode(raw) if raw is not None else pending_snapshot(task_id)
+        for task_id, raw in zip(task_ids, raws, strict=True)
+    ]
+
+
+def read_recent(limit: int) -> list[Snapshot]:
+    """Snapshots of the ``limit`` most recently updated tasks, newest first."""
+    ids = [i.decode() for i in sync_client().zrevrange(redis_names().recent(), 0, limit - 1)]
+    return [s for s in read_snapshots(ids) if s.get("seq")]
+
+
+def read_events(task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
+    """The task's logged events with seq > ``after_seq``, oldest first."""
+    entries = sync_client().xrange(redis_names().log(task_id), min=f"{after_seq + 1}-0")
+    return [decode(fields[b"e"]) for _entry_id, fields in entries]

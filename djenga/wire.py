@@ -6,7 +6,9 @@ newest one (highest ``seq`` within an ``epoch``). Field reference: docs/snapshot
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
@@ -105,3 +107,42 @@ def is_newer(snapshot: Snapshot, epoch: str | None, seq: int) -> bool:
     if snapshot.get("epoch") != epoch:
         return True
     return int(snapshot.get("seq") or 0) > seq
+
+
+_ACTIVE_STATES = frozenset({TaskState.STARTED, TaskState.PROGRESS, TaskState.RETRY})
+
+
+def group_state(states: Iterable[str]) -> str:
+    """A group's state: final once every member is (SUCCESS only if all succeeded)."""
+    present = set(states)
+    if present and present <= FINAL_STATES:
+        for state in (TaskState.FAILURE, TaskState.LOST, TaskState.REVOKED):
+            if state in present:
+                return state.value
+        return TaskState.SUCCESS.value
+    if present & _ACTIVE_STATES or present & FINAL_STATES:
+        return TaskState.PROGRESS.value
+    return TaskState.PENDING.value
+
+
+def group_snapshot(members: list[Snapshot]) -> Snapshot:
+    """One full snapshot of a group of tasks (members in the group's order).
+
+    ``seq`` is the sum of the members' seqs and ``epoch`` a digest of their epochs, so
+    the usual ordering rule (:func:`is_newer`) holds for groups too.
+    """
+    states = [str(member.get("state")) for member in members]
+    percents = [float(member.get("percent") or 0.0) for member in members]
+    epochs = "|".join(str(member.get("epoch")) for member in members)
+    return {
+        "v": WIRE_VERSION,
+        "type": "group",
+        "seq": sum(int(member.get("seq") or 0) for member in members),
+        "epoch": hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        "state": group_state(states),
+        "percent": round(sum(percents) / len(percents), 2) if percents else 0.0,
+        "total": len(members),
+        "counts": dict(Counter(states)),
+        "updated_at": max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        "tasks": members,
+    }

@@ -128,6 +128,17 @@ def say(self, description, message, hold=0.0):
     self.end_step()
 
 
+@app.task(bind=True, base=DetailTask, name="gru.chatty", steps=[(1, "Count the minions")],
+          min_update_interval=0.05)
+def chatty(self, n):
+    """Calls update_step n times in a tight loop; published at most every 50 ms."""
+    self.start_step(1)
+    for i in range(n):
+        self.update_step(1, f"minion {i + 1}", done=i + 1, total=n)
+    self.end_step()
+    return n
+
+
 @app.task(name="gru.plain")
 def plain(x):
     """A plain Celery task on the same app: results must work exactly as with redis://."""

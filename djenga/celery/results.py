@@ -9,10 +9,10 @@ from typing import Any
 from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
-from ..wire import Snapshot, decode, is_final, is_newer, pending_snapshot
+from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer, pending_snapshot
 from .backends import RedisDetailBackend
 
-__all__ = ["AsyncDetailedResult"]
+__all__ = ["AsyncDetailedResult", "DetailedGroupResult"]
 
 #: Seconds without a pub/sub message after which ``follow`` re-reads the stored
 #: snapshot: pub/sub is at-most-once, the snapshot is the truth.
@@ -128,3 +128,53 @@ def _wait_time(deadline: float | None) -> float:
     if remaining <= 0:
         raise TimeoutError("the task did not finish in time")
     return min(remaining, RESYNC_INTERVAL)
+
+
+class DetailedGroupResult:
+    """The steps of several tasks at once (e.g. a Celery group): one overall snapshot.
+
+    ``DetailedGroupResult(group_result)`` or ``DetailedGroupResult([id1, id2, ...])``;
+    ``details()`` gives :func:`djenga.wire.group_snapshot` of the members, in order.
+    """
+
+    def __init__(self, results: Any, app: Any = None) -> None:
+        members = getattr(results, "results", results)
+        self.task_ids = [getattr(member, "id", member) for member in members]
+        self.results = [AsyncDetailedResult(task_id, app=app) for task_id in self.task_ids]
+
+    def details(self) -> Snapshot:
+        """The group snapshot: state, overall percent, counts per state, each member."""
+        if not self.results:
+            return group_snapshot([])
+        backend = self.results[0].detail_backend
+        client, names = backend.client, backend.names
+        with client.pipeline(transaction=False) as pipe:
+            for task_id in self.task_ids:
+                pipe.hget(names.task(task_id), "snap")
+            raws = pipe.execute()
+        return group_snapshot(
+            [
+                decode(raw) if raw is not None else pending_snapshot(task_id)
+                for task_id, raw in zip(self.task_ids, raws, strict=True)
+            ]
+        )
+
+    @property
+    def percent(self) -> float:
+        return float(self.details()["percent"])
+
+    def follow(self, timeout: float | None = 60.0, interval: float = 0.25) -> Iterator[Snapshot]:
+        """Yield the group snapshot each time it changes (checked every ``interval``
+        seconds), until every member is final."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Snapshot | None = None
+        while True:
+            snapshot = self.details()
+            if last is None or is_newer(snapshot, last.get("epoch"), int(last.get("seq") or 0)):
+                last = snapshot
+                yield snapshot
+                if is_final(snapshot):
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("the group did not finish in time")
+            time.sleep(interval)

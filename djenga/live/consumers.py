@@ -1,10 +1,9 @@
-"""TaskProgressConsumer: authorises a browser, then relays one task's snapshots to it."""
+"""The relay consumers: authorise a browser, then send it one task's (or a group's) snapshots."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -13,11 +12,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import validate_task_id
-from ..wire import is_final, is_newer
-from .auth import Viewer, authorise
+from ..wire import Snapshot, encode, for_viewer, group_snapshot, is_final, is_newer
+from .auth import Viewer, authorise, authorise_group
 from .hub import Frame, get_hub
-
-logger = logging.getLogger(__name__)
 
 # Close codes (docs/protocol.md). Refusals come after accept(), so the browser can tell a
 # final "no" from a network error (a refused handshake reaches it as 1006).
@@ -48,32 +45,42 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
-            self.task_id = validate_task_id(self.scope["url_route"]["kwargs"]["task_id"])
-            # (epoch, seq) the client holds; -1: nothing yet, so even seq 0 (unknown task) goes.
+            # (epoch, seq) the client holds; -1: nothing yet, so even seq 0 (unknown) goes.
             seq = _one(params, "seq")
             self._mark = (_one(params, "epoch"), int(seq) if seq else -1)
+            granted = await database_sync_to_async(self.authorise)(params)
         except (InvalidTaskId, ValueError):
             await self.close(code=CLOSE_BAD_FRAME)
             return
-        self.stay = _one(params, "stay") == "1"
-        viewer = await database_sync_to_async(authorise)(
-            self.scope.get("user"), _one(params, "token"), self.task_id
-        )
-        if viewer is None:
+        if granted is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         hub = get_hub()
         if hub.watcher_count >= get_settings().MAX_WATCHERS:
             await self.close(code=CLOSE_OVERLOADED)
             return
-        self.viewer = viewer
-        self._latest: Frame | None = None
+        self.viewer, self.task_ids = granted
+        self.stay = _one(params, "stay") == "1"
+        self._members: dict[str, Frame] = {}
         self._wake = asyncio.Event()
         self._pump = asyncio.get_running_loop().create_task(self._send_frames())
         # Subscribe first, then read: nothing published in between can be missed, and
-        # anything at or below the snapshot's seq is dropped by _offer.
-        await hub.watch(self.task_id, self._offer)
-        self._offer(await hub.read(self.task_id))
+        # anything at or below what was read is dropped by _offer.
+        for task_id in self.task_ids:
+            await hub.watch(task_id, self._offer)
+        for frame in await asyncio.gather(*(hub.read(task_id) for task_id in self.task_ids)):
+            self._offer(frame)
+
+    def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
+        """Who is watching which tasks (runs in a thread: it may touch the database)."""
+        task_id = validate_task_id(self.scope["url_route"]["kwargs"]["task_id"])
+        viewer = authorise(self.scope.get("user"), _one(params, "token"), task_id)
+        return None if viewer is None else (viewer, [task_id])
+
+    def compose(self) -> tuple[Snapshot, str]:
+        """The snapshot to send now and its text, as this viewer may see it."""
+        frame = self._members[self.task_ids[0]]
+        return frame.snapshot, frame.text(staff=self.viewer.staff)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.viewer is None:
@@ -92,37 +99,68 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_FRAME)
             return
         self._mark = (epoch if isinstance(epoch, str) else None, seq)
-        self._offer(await get_hub().read(self.task_id))
+        self._wake.set()
 
     async def disconnect(self, code: int) -> None:
         if self._pump is not None:
             self._pump.cancel()
         if self.viewer is not None:
             self.viewer = None
-            await get_hub().unwatch(self.task_id, self._offer)
+            hub = get_hub()
+            for task_id in self.task_ids:
+                await hub.unwatch(task_id, self._offer)
 
     def _offer(self, frame: Frame) -> None:
-        """Keep ``frame`` if it is newer than what the client has or is about to get."""
-        if not is_newer(frame.snapshot, *self._mark):
-            return
-        self._mark = (frame.snapshot.get("epoch"), int(frame.snapshot.get("seq") or 0))
-        self._latest = frame
-        self._wake.set()
+        """Keep ``frame`` if it is newer than what we hold of its task, and wake the pump."""
+        task_id = frame.snapshot.get("task_id")
+        held = self._members.get(task_id)
+        if held is None or is_newer(frame.snapshot, held.snapshot.get("epoch"), _seq(held)):
+            self._members[task_id] = frame
+            self._wake.set()
 
     async def _send_frames(self) -> None:
-        # Its own task: frames do not go through Channels' per-handler dispatch.
+        # Its own task: frames do not go through Channels' per-handler dispatch. Only the
+        # newest state is ever sent, so a slow client just skips intermediate ones.
         while True:
             await self._wake.wait()
             self._wake.clear()
-            frame, self._latest = self._latest, None
-            if frame is None or self.viewer is None:
+            if self.viewer is None or len(self._members) < len(self.task_ids):
                 continue
-            await self.send(text_data=frame.text(staff=self.viewer.staff))
-            if is_final(frame.snapshot) and not self.stay:
+            snapshot, text = self.compose()
+            if not is_newer(snapshot, *self._mark):
+                continue
+            self._mark = (snapshot.get("epoch"), int(snapshot.get("seq") or 0))
+            await self.send(text_data=text)
+            if is_final(snapshot) and not self.stay:
                 await self.close(code=CLOSE_DONE)
                 return
+
+
+class GroupProgressConsumer(TaskProgressConsumer):
+    """``ws/djenga/groups/?token=<group token>``: one full group snapshot per change
+    (see :func:`djenga.wire.group_snapshot`), coalesced like single tasks."""
+
+    def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
+        granted = authorise_group(self.scope.get("user"), _one(params, "token"))
+        if granted is not None:
+            for task_id in granted[1]:
+                validate_task_id(task_id)
+        return granted
+
+    def compose(self) -> tuple[Snapshot, str]:
+        staff = self.viewer.staff
+        members = [for_viewer(self._members[t].snapshot, staff=staff) for t in self.task_ids]
+        snapshot = group_snapshot(members)
+        return snapshot, encode(snapshot)
+
+
+def _seq(frame: Frame) -> int:
+    return int(frame.snapshot.get("seq") or 0)
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
     values = params.get(name)
     return values[-1] if values else None
+
+
+__all__ = ["GroupProgressConsumer", "TaskProgressConsumer"]

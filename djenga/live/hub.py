@@ -57,12 +57,16 @@ class RelayHub:
     def __init__(self, url: str, names: RedisNames) -> None:
         self.url = url
         self.names = names
-        self._watchers: dict[str, set[Watcher]] = {}
+        self._watchers: dict[str, set[Watcher]] = {}  # channel -> watchers
         self._confirmed: dict[str, asyncio.Event] = {}
         self._client = redis.asyncio.Redis.from_url(url)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._connections = 0
+
+    def watchers_of(self, task_id: str) -> int:
+        """How many local watchers a task has."""
+        return len(self._watchers.get(self.names.channel(task_id), ()))
 
     @property
     def watcher_count(self) -> int:
@@ -77,39 +81,34 @@ class RelayHub:
     async def watch(self, task_id: str, watcher: Watcher) -> None:
         """Start calling ``watcher`` with the task's new frames; returns once subscribed
         (or after :data:`SUBSCRIBE_TIMEOUT` if Redis is away: the hub resyncs later)."""
-        channel = self.names.channel(task_id)
-        watchers = self._watchers.setdefault(task_id, set())
-        watchers.add(watcher)
-        confirmed = self._confirmed.setdefault(channel, asyncio.Event())
-        self._ensure_reader()
-        if len(watchers) == 1 and self._pubsub is not None:
-            await self._subscribe(channel)
-        try:
-            await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT)
-        except TimeoutError:
-            logger.warning("djenga relay: no subscription to %s yet; will resync", channel)
+        await self._watch(self.names.channel(task_id), watcher)
 
     async def unwatch(self, task_id: str, watcher: Watcher) -> None:
         """Stop calling ``watcher``; unsubscribe when it was the task's last watcher."""
-        watchers = self._watchers.get(task_id)
-        if watchers is None:
-            return
-        watchers.discard(watcher)
-        if watchers:
-            return
-        del self._watchers[task_id]
-        channel = self.names.channel(task_id)
-        self._confirmed.pop(channel, None)
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe(channel)
-            except (RedisError, OSError) as exc:
-                logger.info("djenga relay: unsubscribe from %s failed (%s)", channel, exc)
+        await self._unwatch(self.names.channel(task_id), watcher)
+
+    async def watch_all(self, watcher: Watcher) -> None:
+        """Call ``watcher`` with every task's new frames (the agents' console)."""
+        await self._watch(self.names.firehose(), watcher)
+
+    async def unwatch_all(self, watcher: Watcher) -> None:
+        await self._unwatch(self.names.firehose(), watcher)
 
     async def read(self, task_id: str) -> Frame:
         """The task's stored snapshot (PENDING with no steps if there is none)."""
         raw = await self._client.hget(self.names.task(task_id), "snap")
         return Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+
+    async def read_recent(self, limit: int) -> list[Snapshot]:
+        """Snapshots of the ``limit`` most recently updated tasks, newest first."""
+        ids = await self._client.zrevrange(self.names.recent(), 0, limit - 1)
+        if not ids:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hget(self.names.task(task_id.decode()), "snap")
+            raws = await pipe.execute()
+        return [decode(raw) for raw in raws if raw is not None]
 
     async def close(self) -> None:
         """Stop reading and close both connections."""
@@ -121,6 +120,33 @@ class RelayHub:
         await self._client.aclose()
 
     # -- internals -----------------------------------------------------------------------
+
+    async def _watch(self, channel: str, watcher: Watcher) -> None:
+        watchers = self._watchers.setdefault(channel, set())
+        watchers.add(watcher)
+        confirmed = self._confirmed.setdefault(channel, asyncio.Event())
+        self._ensure_reader()
+        if len(watchers) == 1 and self._pubsub is not None:
+            await self._subscribe(channel)
+        try:
+            await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("djenga relay: no subscription to %s yet; will resync", channel)
+
+    async def _unwatch(self, channel: str, watcher: Watcher) -> None:
+        watchers = self._watchers.get(channel)
+        if watchers is None:
+            return
+        watchers.discard(watcher)
+        if watchers:
+            return
+        del self._watchers[channel]
+        self._confirmed.pop(channel, None)
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.unsubscribe(channel)
+            except (RedisError, OSError) as exc:
+                logger.info("djenga relay: unsubscribe from %s failed (%s)", channel, exc)
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -140,7 +166,7 @@ class RelayHub:
             pubsub = self._client.pubsub()
             try:
                 self._pubsub = pubsub
-                channels = [self.names.channel(task_id) for task_id in self._watchers]
+                channels = list(self._watchers)
                 await pubsub.subscribe(self.control_channel, *channels)
                 self._connections += 1
                 reconnected = self._connections > 1
@@ -172,24 +198,24 @@ class RelayHub:
             confirmed = self._confirmed.get(channel)
             if confirmed is not None:
                 confirmed.set()
-                if reconnected:  # what was published while we were away is gone: re-read
+                # What was published while we were away is gone: re-read the truth.
+                if reconnected and channel != self.names.firehose():
                     task_id = self.names.task_id_from_channel(channel)
-                    self._dispatch(task_id, await self.read(task_id))
+                    self._dispatch(channel, await self.read(task_id))
         elif kind == "message" and channel != self.control_channel:
             try:
                 frame = Frame(decode(message["data"]))
-                task_id = self.names.task_id_from_channel(channel)
             except ValueError as exc:
                 logger.warning("djenga relay: ignored a bad message on %s (%s)", channel, exc)
                 return
-            self._dispatch(task_id, frame)
+            self._dispatch(channel, frame)
 
-    def _dispatch(self, task_id: str, frame: Frame) -> None:
-        for watcher in list(self._watchers.get(task_id, ())):
+    def _dispatch(self, channel: str, frame: Frame) -> None:
+        for watcher in list(self._watchers.get(channel, ())):
             try:
                 watcher(frame)
             except Exception:
-                logger.exception("djenga relay: a watcher of %s failed", task_id)
+                logger.exception("djenga relay: a watcher of %s failed", channel)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RelayHub]] = (

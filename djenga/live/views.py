@@ -6,9 +6,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from ..connection import read_snapshot
+from ..connection import read_snapshot, read_snapshots
 from ..wire import for_viewer
-from .auth import authorise
+from ..wire import group_snapshot as build_group_snapshot
+from .auth import authorise, authorise_group
+
+FORBIDDEN = {"error": "forbidden"}
 
 
 @never_cache
@@ -17,5 +20,17 @@ def task_snapshot(request: HttpRequest, task_id: str) -> JsonResponse:
     """GET ``djenga/tasks/<task_id>/?token=…``: the task's snapshot as this viewer may see it."""
     viewer = authorise(request.user, request.GET.get("token"), task_id)
     if viewer is None:
-        return JsonResponse({"error": "forbidden"}, status=403)
+        return JsonResponse(FORBIDDEN, status=403)
     return JsonResponse(for_viewer(read_snapshot(task_id), staff=viewer.staff))
+
+
+@never_cache
+@require_GET
+def group_snapshot(request: HttpRequest) -> JsonResponse:
+    """GET ``djenga/groups/?token=…``: the group's snapshot, as the WebSocket sends it."""
+    granted = authorise_group(request.user, request.GET.get("token"))
+    if granted is None:
+        return JsonResponse(FORBIDDEN, status=403)
+    viewer, task_ids = granted
+    members = [for_viewer(s, staff=viewer.staff) for s in read_snapshots(task_ids)]
+    return JsonResponse(build_group_snapshot(members))

@@ -173,7 +173,7 @@ async def test_many_watchers_share_one_subscription(celery_app):
     for socket in sockets:
         await socket.receive_json_from(timeout=5)
     hub = get_hub()
-    assert len(hub._watchers[task_id]) == 20
+    assert hub.watchers_of(task_id) == 20
     detail = TaskDetail(task_id, "fan-out", [(1, "Everyone hears this")])
     detail.start_step(1)
     await sync_to_async(celery_app.backend.publish_detail)(detail)
@@ -181,4 +181,4 @@ async def test_many_watchers_share_one_subscription(celery_app):
         assert (await socket.receive_json_from(timeout=5))["steps"][0]["state"] == "running"
     for socket in sockets:
         await socket.disconnect()
-    assert task_id not in hub._watchers
+    assert hub.watchers_of(task_id) == 0

@@ -162,3 +162,43 @@ def test_follow_times_out():
         for _snapshot in AsyncDetailedResult(sent.id).follow(timeout=0.3):
             pass
     sent.get(timeout=10)
+
+
+def test_chatty_task_is_coalesced_and_ends_exact(redis_client):
+    sent = tasks.chatty.delay(10_000)
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(tasks.chatty.backend.names.channel(sent.id))
+    assert sent.get(timeout=60) == 10_000
+    details = wait_for(
+        lambda: (d := AsyncDetailedResult(sent.id).details())["state"] == "SUCCESS" and d
+    )
+    pubsub.close()
+    duration = details["ended_at"] - details["started_at"]
+    # sent + started + step start + step end + SUCCESS, and one update per 50 ms at most
+    assert details["seq"] <= 5 + duration / 0.05 + 1, (details["seq"], duration)
+    (step,) = details["steps"]
+    assert step["message"] == "minion 10000"
+    assert (step["done"], step["total"], step["state"]) == (10_000, 10_000, "done")
+
+
+def test_eta_comes_from_recent_runs():
+    first = tasks.steal_the_moon_declared.delay(Gru(pace=0.05), Moon())
+    first.get(timeout=15)
+    wait_for(lambda: AsyncDetailedResult(first.id).details()["state"] == "SUCCESS")
+    second = tasks.steal_the_moon_declared.delay(Gru(pace=0.05), Moon())
+    second.get(timeout=15)
+    events = tasks.steal_the_moon_declared.backend.get_events(second.id)
+    assert [e["type"] for e in events][:2] == ["sent", "started"]
+    started = [s for s in AsyncDetailedResult(second.id).follow(timeout=15)][-1]
+    assert all(s["expected"] is not None and s["expected"] >= 0 for s in started["steps"])
+
+
+def test_recent_index_lists_tasks_newest_first(redis_client):
+    sent = tasks.plain.delay(2)  # plain tasks are not detail tasks: not listed
+    detailed = tasks.steal_the_moon.delay(Gru(), Moon())
+    detailed.get(timeout=10)
+    sent.get(timeout=10)
+    names = tasks.steal_the_moon.backend.names
+    recent = [i.decode() for i in redis_client.zrevrange(names.recent(), 0, 50)]
+    assert detailed.id in recent and sent.id not in recent
+    assert 0 < redis_client.ttl(names.recent()) <= 86400

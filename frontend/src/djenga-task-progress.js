@@ -1,5 +1,24 @@
 // <djenga-task-progress>: a dependency-free custom element that shows a djenga/Celery task's
-// steps live, over a WebSocket with a JSON polling fallback (wire format v1).
+// steps live, over a WebSocket with a JSON polling fallback (wire format v1). Given a
+// `group-token` instead of a `task-id`, it shows a Celery group: one overall bar and a row per task.
+//
+// Attributes:
+//   task-id        the task to watch (single-task mode; wins if group-token is set too)
+//   token          the signed token for task-id
+//   group-token    group mode: the signed token naming the group's tasks
+//   ws-url         WebSocket URL template; default /ws/djenga/tasks/{task-id}/, or /ws/djenga/groups/
+//   poll-url       polling URL template; default /djenga/tasks/{task-id}/, or /djenga/groups/
+//   poll-interval  ms between polls when WebSockets fail (default 1000)
+//   stay           keep listening after a final state (a re-run starts a new epoch)
+//   label          heading; default the task's name, or "Tasks" in group mode
+// Host attributes set: data-state (task or group state), data-connection, data-mode ("task" | "group").
+// Parts: root, header, label, count, state, bar, bar-fill, percent, error, status;
+//   single-task: steps, step step-<state>, step-marker, step-description, step-elapsed, step-message;
+//   group: tasks, task task-<state lowercased>, task-marker, task-name, task-step, task-bar, task-bar-fill.
+// Events (bubbling, composed): djenga:update and djenga:done (detail: the task or group snapshot),
+//   djenga:error (detail: {code, reason}).
+// Colours: --djenga-text, -muted, -bg, -border, -accent, -done, -failed, -font, -radius, -bar-height,
+//   --djenga-task-bar-height and --djenga-tasks-max-height (scrolls a long group list).
 
 const FINAL_STATES = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
 const STATE_LABELS = {
@@ -8,11 +27,25 @@ const STATE_LABELS = {
 };
 // What the live region says when the task ends (the bar's valuetext reuses STATE_LABELS).
 const FINAL_ANNOUNCE = { SUCCESS: 'Task done', FAILURE: 'Task failed', REVOKED: 'Task cancelled', LOST: 'Lost contact with the worker' };
+// Group mode: what is said when the whole group ends, and after a member's name when it ends.
+const GROUP_FINAL_ANNOUNCE = {
+  SUCCESS: 'All tasks done', FAILURE: 'Tasks finished with failures', LOST: 'Tasks finished with failures',
+  REVOKED: 'Tasks finished, some cancelled',
+};
+const MEMBER_FINAL_WORDS = { SUCCESS: 'done', FAILURE: 'failed', REVOKED: 'cancelled', LOST: 'lost contact with the worker' };
+const MAX_NAMED_ANNOUNCEMENTS = 3; // more members ending in one frame are counted, not named
 const STEP_MARKERS = { done: '✓', failed: '✗', running: '…', pending: '○', skipped: '–' };
+const TASK_MARKERS = {
+  SUCCESS: STEP_MARKERS.done, FAILURE: STEP_MARKERS.failed, REVOKED: STEP_MARKERS.failed, LOST: STEP_MARKERS.failed,
+  STARTED: STEP_MARKERS.running, PROGRESS: STEP_MARKERS.running, RETRY: STEP_MARKERS.running, PENDING: STEP_MARKERS.pending,
+};
 const FORBIDDEN_TEXT = 'You are not allowed to watch this task.';
+const GROUP_FORBIDDEN_TEXT = 'You are not allowed to watch these tasks.';
 const BAD_FRAME_TEXT = 'Live updates stopped: the server rejected this connection.';
 const DEFAULT_WS_URL = '/ws/djenga/tasks/{task-id}/';
 const DEFAULT_POLL_URL = '/djenga/tasks/{task-id}/';
+const DEFAULT_GROUP_WS_URL = '/ws/djenga/groups/';
+const DEFAULT_GROUP_POLL_URL = '/djenga/groups/';
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
 const FAILS_BEFORE_POLLING = 3;
@@ -76,11 +109,17 @@ export function isNewer(shown, incoming) {
 }
 
 const stepsOf = (snap) => (Array.isArray(snap?.steps) ? snap.steps.filter(isObject) : []);
+const stateOf = (snap) => (typeof snap?.state === 'string' ? snap.state : '');
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+// Floor, not round: "100%" must only ever show for a finished task (and 37.5 reads "37%").
+// The epsilon keeps float noise such as 57.99999999999999 from reading one percent low.
+const floorPercent = (p) => (p === null ? null : Math.floor(Math.min(100, Math.max(0, p)) + 1e-9));
 
 /** Derive what the UI shows from a snapshot, tolerating any missing field. */
 export function summarize(snap) {
   const steps = stepsOf(snap);
-  const state = typeof snap?.state === 'string' ? snap.state : '';
+  const state = stateOf(snap);
   // `current` names a step key; if it doesn't match one, the running step is the next best guess.
   let index = snap?.current == null ? -1 : steps.findIndex((s) => s.key != null && String(s.key) === String(snap.current));
   if (index < 0) index = steps.findIndex((s) => s.state === 'running');
@@ -91,13 +130,47 @@ export function summarize(snap) {
   else if (percent === null && steps.length) {
     percent = (100 * steps.filter((s) => ['done', 'failed', 'skipped'].includes(s.state)).length) / steps.length;
   }
-  // Floor, not round: "100%" must only ever show for a finished task (and 37.5 reads "37%").
-  // The epsilon keeps float noise such as 57.99999999999999 from reading one percent low.
-  if (percent !== null) percent = Math.floor(Math.min(100, Math.max(0, percent)) + 1e-9);
   return {
-    steps, state, percent,
+    steps, state, percent: floorPercent(percent), current: index < 0 ? null : steps[index],
     valuetext: (isFinalState(state) ? STATE_LABELS[state] : stepText || STATE_LABELS[state]) || '',
     announcement: FINAL_ANNOUNCE[state] || stepText,
+  };
+}
+
+/** What one row of a group shows: member snapshot `snap` at position `index` (0-based). */
+export function summarizeMember(snap, index) {
+  const { state: raw, percent, current } = summarize(snap);
+  // Unknown states show as pending so part names and styling stay predictable.
+  const state = Object.hasOwn(STATE_LABELS, raw) ? raw : 'PENDING';
+  const name = text(snap?.name) || `Task ${index + 1}`;
+  let step;
+  if (state === 'FAILURE') step = text(snap?.error?.message) || 'Failed';
+  else if (isFinalState(state)) step = STATE_LABELS[state];
+  else step = [text(current?.description), text(current?.message)].filter(Boolean).join(' — ') || STATE_LABELS[state];
+  return { name, state, percent, step, label: `${name}: ${percent === null ? '' : `${percent}%, `}${step}` };
+}
+
+/** Derive what the UI shows from a group snapshot: counts, overall percent and its members. */
+export function summarizeGroup(snap) {
+  const members = Array.isArray(snap?.tasks) ? snap.tasks.filter(isObject) : [];
+  const state = stateOf(snap);
+  // The server's counts and total may cover members the list leaves out; the list is the fallback.
+  const counts = isObject(snap?.counts) ? snap.counts : null;
+  const count = (...states) => states.reduce((sum, s) => sum
+    + (counts ? Math.max(0, num(counts[s]) ?? 0) : members.filter((m) => m.state === s).length), 0);
+  const total = Math.max(0, num(snap?.total) ?? members.length);
+  const done = count('SUCCESS');
+  const tail = [[count('FAILURE', 'LOST'), 'failed'], [count('REVOKED'), 'cancelled']]
+    .filter(([n]) => n > 0).map(([n, word]) => `, ${n} ${word}`).join('');
+  let percent = num(snap?.percent);
+  if (state === 'SUCCESS') percent = 100;
+  else if (percent === null && members.length) {
+    percent = members.reduce((sum, m) => sum + (isFinalState(m.state) ? 100 : summarize(m).percent ?? 0), 0) / members.length;
+  }
+  return {
+    members, state, percent: floorPercent(percent), total,
+    countText: snap ? `${done} of ${total} done${tail}` : '',
+    valuetext: snap ? `${done} of ${total} ${total === 1 ? 'task' : 'tasks'} done${tail}` : '',
   };
 }
 

@@ -1,0 +1,71 @@
+"""ConsoleConsumer: streams every task's snapshots to staff, batched, for the live task list."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from ..conf import get_settings
+from ..live.auth import is_staff
+from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN
+from ..live.hub import Frame, get_hub
+from ..wire import encode
+
+#: Seconds between two batches sent to one console: a busy system stays readable and cheap.
+BATCH_INTERVAL = 0.25
+#: Tasks listed when a console connects.
+INITIAL_TASKS = 200
+
+
+class ConsoleConsumer(AsyncWebsocketConsumer):
+    """``ws/djenga/console/``: ``{"type": "tasks", "reset": true, "tasks": [...]}`` with the
+    most recent tasks, then ``{"type": "tasks", "tasks": [...]}`` with the ones that changed,
+    at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per task. Staff only."""
+
+    channel_layer_alias = None
+    _pump: asyncio.Task[None] | None = None
+    _watching = False
+
+    async def connect(self) -> None:
+        await self.accept()
+        if not await database_sync_to_async(is_staff)(self.scope.get("user")):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self._changed: dict[str, Frame] = {}
+        self._wake = asyncio.Event()
+        hub = get_hub()
+        await hub.watch_all(self._offer)
+        self._watching = True
+        limit = min(INITIAL_TASKS, get_settings().RECENT_TASKS)
+        tasks = await hub.read_recent(limit)
+        await self.send(text_data=encode({"type": "tasks", "reset": True, "tasks": tasks}))
+        self._pump = asyncio.get_running_loop().create_task(self._send_batches())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.close(code=CLOSE_BAD_FRAME)  # the console stream takes no input
+
+    async def disconnect(self, code: int) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._watching:
+            self._watching = False
+            await get_hub().unwatch_all(self._offer)
+
+    def _offer(self, frame: Frame) -> None:
+        task_id = frame.snapshot.get("task_id")
+        if isinstance(task_id, str):
+            held = self._changed.get(task_id)
+            if held is None or held.snapshot.get("seq", 0) <= frame.snapshot.get("seq", 0):
+                self._changed[task_id] = frame
+            self._wake.set()
+
+    async def _send_batches(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._changed = self._changed, {}
+            texts = ",".join(frame.text(staff=True) for frame in batch.values())
+            await self.send(text_data='{"type":"tasks","tasks":[' + texts + "]}")
+            await asyncio.sleep(BATCH_INTERVAL)

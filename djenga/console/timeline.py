@@ -1,0 +1,85 @@
+"""Turn a task's event log into the rows of its timeline: what happened, when, for how long."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+_LABELS = {
+    "sent": "Sent to the queue",
+    "started": "Started",
+    "step_started": "Step started",
+    "step_updated": "Update",
+    "step_ended": "Step ended",
+    "finished": "Finished",
+}
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One line of a task's timeline."""
+
+    seq: int
+    at: float | None
+    offset: float | None  # seconds since the first event
+    kind: str
+    label: str
+    step: Any
+    text: str
+    attempt: int
+    duration: float | None  # on step_ended: how long the step ran
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
+    """Rows in log order; retries show as a new ``started`` with a higher attempt."""
+    rows: list[TimelineRow] = []
+    first: float | None = None
+    attempt = 1
+    step_started: dict[Any, float] = {}
+    for event in events:
+        kind = str(event.get("type"))
+        at = event.get("at")
+        if first is None and isinstance(at, (int, float)):
+            first = at
+        key = event.get("key")
+        duration = None
+        if kind == "started":
+            attempt = int(event.get("attempt") or attempt)
+            text = f"attempt {attempt}" + (f" on {event['worker']}" if event.get("worker") else "")
+        elif kind == "step_started":
+            step_started[key] = at
+            text = str(event.get("description") or "")
+        elif kind == "step_updated":
+            text = str(event.get("message") or "")
+            if event.get("total"):
+                text += f" ({event.get('done', 0):g} of {event['total']:g})"
+        elif kind == "step_ended":
+            begun = step_started.get(key)
+            if isinstance(begun, (int, float)) and isinstance(at, (int, float)):
+                duration = round(at - begun, 3)
+            text = ""
+        elif kind == "finished":
+            error = event.get("error") or {}
+            text = str(event.get("state") or "")
+            if error:
+                text += f": {error.get('type')}: {error.get('message')}"
+        else:
+            text = ""
+        rows.append(
+            TimelineRow(
+                seq=int(event.get("seq") or 0),
+                at=at,
+                offset=None if first is None or at is None else round(at - first, 3),
+                kind=kind,
+                label=_LABELS.get(kind, kind),
+                step=key,
+                text=text,
+                attempt=attempt,
+                duration=duration,
+            )
+        )
+    return rows

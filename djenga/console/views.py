@@ -1,0 +1,64 @@
+"""The console's pages (staff only): the live task list and one task's full timeline."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from ..connection import read_events, read_snapshot
+from ..keys import validate_task_id
+from ..wire import TaskState
+from .timeline import build_timeline
+
+
+@staff_member_required
+@never_cache
+def task_list(request: HttpRequest) -> HttpResponse:
+    """Running and recent tasks, kept live over ``ws/djenga/console/``."""
+    return render(
+        request,
+        "djenga/console/task_list.html",
+        {
+            "states": [state.value for state in TaskState],
+            # The element fills in each row's id: reverse with a placeholder, then mark it.
+            "task_url": reverse("djenga:console-task", args=["TASK-ID"]).replace(
+                "TASK-ID", "{task-id}"
+            ),
+        },
+    )
+
+
+@staff_member_required
+@never_cache
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Everything about one task: steps live, the timeline, args, result or traceback."""
+    validate_task_id(task_id)
+    snapshot = read_snapshot(task_id)
+    timeline = build_timeline(read_events(task_id))
+    return render(
+        request,
+        "djenga/console/task_detail.html",
+        {
+            "task_id": task_id,
+            "snapshot": snapshot,
+            "private": snapshot.get("private") or {},
+            "timeline": timeline,
+            "last_seq": timeline[-1].seq if timeline else 0,
+        },
+    )
+
+
+@staff_member_required
+@never_cache
+def task_events(request: HttpRequest, task_id: str) -> JsonResponse:
+    """Timeline rows after ``?after=<seq>``, for the task page to append live."""
+    validate_task_id(task_id)
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+    except ValueError:
+        return JsonResponse({"error": "after must be an integer"}, status=400)
+    rows = build_timeline(read_events(task_id))
+    return JsonResponse({"rows": [row.as_dict() for row in rows if row.seq > after]})

@@ -1,0 +1,52 @@
+// The console's task page: appends new timeline rows as the task's widget reports updates,
+// and reloads once when the task ends so the result or traceback shows.
+
+const table = document.querySelector('table.djenga-timeline');
+const widget = document.querySelector('djenga-task-progress');
+let lastSeq = Number(table?.dataset.lastSeq || 0);
+let fetching = false;
+
+function cell(row, value) {
+  const td = row.insertCell();
+  td.textContent = value === null || value === undefined ? '' : String(value);
+}
+
+async function appendNewRows() {
+  if (fetching || !table) return;
+  fetching = true;
+  try {
+    const response = await fetch(`${table.dataset.eventsUrl}?after=${lastSeq}`, {
+      credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store',
+    });
+    if (!response.ok) return;
+    const { rows } = await response.json();
+    const body = table.tBodies[0];
+    body.querySelector('.djenga-empty')?.remove();
+    for (const row of rows) {
+      const tr = body.insertRow();
+      tr.className = `djenga-${row.kind}`;
+      cell(tr, row.seq);
+      cell(tr, row.at?.toFixed(3));
+      cell(tr, row.offset?.toFixed(3));
+      cell(tr, row.attempt);
+      cell(tr, row.label);
+      cell(tr, row.step);
+      cell(tr, row.text);
+      cell(tr, row.duration === null ? '' : `${row.duration.toFixed(3)} s`);
+      lastSeq = Math.max(lastSeq, row.seq);
+    }
+  } finally {
+    fetching = false;
+  }
+}
+
+if (widget && table) {
+  const startedFinal = ['SUCCESS', 'FAILURE', 'REVOKED', 'LOST'].includes(
+    document.querySelector('[data-testid="state"]')?.textContent.trim());
+  widget.addEventListener('djenga:update', (event) => {
+    if ((event.detail?.seq || 0) > lastSeq) appendNewRows();
+  });
+  widget.addEventListener('djenga:done', () => {
+    if (!startedFinal) setTimeout(() => location.reload(), 300);
+  });
+}

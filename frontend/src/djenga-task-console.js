@@ -1,0 +1,221 @@
+// <djenga-task-console>: the agents' live list of running and recent tasks (staff only),
+// fed by ws/djenga/console/; filterable by state and name, searchable by task id.
+
+const FINAL = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
+const BACKOFF_START_MS = 250;
+const BACKOFF_CAP_MS = 5000;
+
+/** "12 s", "3 min 05 s", "2 h 07 min" from seconds; '' if unknown. */
+export function formatSeconds(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '';
+  const s = Math.max(0, seconds);
+  if (s < 10) return `${s.toFixed(1)} s`;
+  const total = Math.floor(s);
+  const pad = (n) => String(n).padStart(2, '0');
+  if (total < 60) return `${total} s`;
+  if (total < 3600) return `${Math.floor(total / 60)} min ${pad(total % 60)} s`;
+  return `${Math.floor(total / 3600)} h ${pad(Math.floor(total / 60) % 60)} min`;
+}
+
+/** True if a task snapshot passes the filters {state, name, id}. */
+export function matches(task, { state = '', name = '', id = '' } = {}) {
+  if (state === 'ACTIVE' && FINAL.has(task.state)) return false;
+  if (state && state !== 'ACTIVE' && task.state !== state) return false;
+  if (name && !String(task.name || '').toLowerCase().includes(name.toLowerCase())) return false;
+  if (id && !String(task.task_id || '').startsWith(id.trim())) return false;
+  return true;
+}
+
+const COLUMNS = ['Task', 'ID', 'State', 'Step', 'Progress', 'Started', 'Duration', 'Worker'];
+
+export class DjengaTaskConsole extends HTMLElement {
+  static observedAttributes = ['ws-url'];
+
+  constructor() {
+    super();
+    this.tasks = new Map(); // task_id -> newest snapshot
+    this.rows = new Map(); // task_id -> <tr>
+    this.filters = { state: '', name: '', id: '' };
+    this._socket = null;
+    this._retry = null;
+    this._backoff = BACKOFF_START_MS;
+    this._ticker = null;
+    this._offset = 0; // server clock minus ours, ms
+  }
+
+  connectedCallback() {
+    if (!this._table) this._build();
+    this._connect();
+    this._ticker = setInterval(() => this._tick(), 1000);
+  }
+
+  disconnectedCallback() {
+    clearInterval(this._ticker);
+    clearTimeout(this._retry);
+    if (this._socket) this._socket.close(1000);
+    this._socket = null;
+  }
+
+  attributeChangedCallback() {
+    if (this.isConnected && this._table) {
+      if (this._socket) this._socket.close(1000);
+      this._connect();
+    }
+  }
+
+  _build() {
+    const form = document.createElement('form');
+    form.className = 'djenga-console-filters';
+    form.setAttribute('role', 'search');
+    form.addEventListener('submit', (e) => e.preventDefault());
+    const stateSelect = this._field(form, 'select', 'State', 'state');
+    for (const [value, label] of [['', 'All'], ['ACTIVE', 'Not finished'],
+      ...(this.getAttribute('states') || '').split(',').filter(Boolean).map((s) => [s, s])]) {
+      const option = document.createElement('option');
+      option.value = value;
+      option.textContent = label;
+      stateSelect.append(option);
+    }
+    this._field(form, 'input', 'Task name', 'name').type = 'search';
+    this._field(form, 'input', 'Task id', 'id').type = 'search';
+    this._status = document.createElement('p');
+    this._status.className = 'djenga-console-status';
+    this._status.setAttribute('role', 'status');
+    this._table = document.createElement('table');
+    this._table.className = 'djenga-console-table';
+    const head = this._table.createTHead().insertRow();
+    for (const column of COLUMNS) {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = column;
+      head.append(th);
+    }
+    this._body = this._table.createTBody();
+    this.append(form, this._status, this._table);
+  }
+
+  _field(form, tag, label, key) {
+    const wrapper = document.createElement('label');
+    const text = document.createElement('span');
+    text.textContent = `${label} `;
+    const control = document.createElement(tag);
+    control.name = key;
+    control.addEventListener('input', () => {
+      this.filters[key] = control.value;
+      this._applyFilters();
+    });
+    wrapper.append(text, control);
+    form.append(wrapper);
+    return control;
+  }
+
+  _connect() {
+    const path = this.getAttribute('ws-url') || '/ws/djenga/console/';
+    const url = new URL(path, location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url);
+    this._socket = socket;
+    this.dataset.connection = 'connecting';
+    socket.onopen = () => {
+      this._backoff = BACKOFF_START_MS;
+      this.dataset.connection = 'websocket';
+      this._status.textContent = '';
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      if (message && message.type === 'tasks' && Array.isArray(message.tasks)) this._receive(message);
+    };
+    socket.onclose = (event) => {
+      if (this._socket !== socket) return;
+      this._socket = null;
+      if (event.code === 4403) {
+        this.dataset.connection = 'closed';
+        this._status.textContent = 'Only staff can watch the task console.';
+        return;
+      }
+      this.dataset.connection = 'connecting';
+      this._status.textContent = 'Reconnecting…';
+      const delay = this._backoff / 2 + Math.random() * (this._backoff / 2);
+      this._backoff = Math.min(this._backoff * 2, BACKOFF_CAP_MS);
+      this._retry = setTimeout(() => this._connect(), delay);
+    };
+  }
+
+  _receive({ tasks, reset }) {
+    if (reset) {
+      this.tasks.clear();
+      this.rows.clear();
+      this._body.replaceChildren();
+    }
+    for (const task of tasks) {
+      if (!task || typeof task.task_id !== 'string') continue;
+      const held = this.tasks.get(task.task_id);
+      if (held && held.epoch === task.epoch && (held.seq || 0) >= (task.seq || 0)) continue;
+      if (typeof task.updated_at === 'number') {
+        this._offset = Math.max(this._offset - 1, task.updated_at * 1000 - Date.now());
+      }
+      this.tasks.set(task.task_id, task);
+      this._render(task);
+    }
+    this.dispatchEvent(new CustomEvent('djenga:console', { bubbles: true, detail: { count: this.tasks.size } }));
+  }
+
+  _render(task) {
+    let row = this.rows.get(task.task_id);
+    if (!row) {
+      row = document.createElement('tr');
+      row.dataset.taskId = task.task_id;
+      for (let i = 0; i < COLUMNS.length; i += 1) row.insertCell();
+      this.rows.set(task.task_id, row);
+    }
+    // Newest activity first: a changed row moves to the top.
+    this._body.prepend(row);
+    const cells = row.cells;
+    row.dataset.state = task.state || '';
+    cells[0].textContent = task.name || '';
+    const link = document.createElement('a');
+    const template = this.getAttribute('task-url') || '/djenga/console/tasks/{task-id}/';
+    link.href = template.replace('{task-id}', encodeURIComponent(task.task_id));
+    link.textContent = task.task_id.slice(0, 8);
+    link.title = task.task_id;
+    cells[1].replaceChildren(link);
+    cells[2].textContent = task.state || '';
+    const step = (task.steps || []).find((s) => s.key === task.current);
+    cells[3].textContent = step
+      ? [step.description, step.message].filter(Boolean).join(' — ')
+      : '';
+    const percent = Math.floor(Number(task.percent) || 0);
+    const meter = document.createElement('progress');
+    meter.max = 100;
+    meter.value = percent;
+    meter.textContent = `${percent}%`;
+    const label = document.createElement('span');
+    label.textContent = ` ${percent}%`;
+    cells[4].replaceChildren(meter, label);
+    cells[5].textContent = task.started_at ? new Date(task.started_at * 1000).toLocaleTimeString() : '';
+    cells[7].textContent = (task.private && task.private.worker) || '';
+    this._duration(task, cells[6]);
+    row.hidden = !matches(task, this.filters);
+  }
+
+  _duration(task, cell) {
+    if (!task.started_at) { cell.textContent = ''; return; }
+    const end = task.ended_at || (FINAL.has(task.state) ? task.updated_at : (Date.now() + this._offset) / 1000);
+    cell.textContent = formatSeconds(end - task.started_at);
+  }
+
+  _tick() {
+    for (const [id, task] of this.tasks) {
+      if (!FINAL.has(task.state)) this._duration(task, this.rows.get(id).cells[6]);
+    }
+  }
+
+  _applyFilters() {
+    for (const [id, task] of this.tasks) this.rows.get(id).hidden = !matches(task, this.filters);
+  }
+}
+
+if (!customElements.get('djenga-task-console')) {
+  customElements.define('djenga-task-console', DjengaTaskConsole);
+}
