@@ -16,3 +16,17 @@ class DjengaConfig(AppConfig):
         from .conf import reset_settings
 
         setting_changed.connect(reset_settings, dispatch_uid="djenga.conf.reset_settings")
+        self._link_console_from_admin()
+
+    @staticmethod
+    def _link_console_from_admin() -> None:
+        """Show a "Task console" link on the admin index, unless the project has its own
+        index template (then link ``{% url 'djenga:console' %}`` from it yourself)."""
+        from django.apps import apps
+
+        if not apps.is_installed("django.contrib.admin"):
+            return
+        from django.contrib import admin
+
+        if admin.site.index_template is None:
+            admin.site.index_template = "djenga/admin/index.html"

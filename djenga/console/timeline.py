@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 _LABELS = {
@@ -22,6 +23,7 @@ class TimelineRow:
 
     seq: int
     at: float | None
+    clock: str  # "HH:MM:SS.mmm" UTC, for people
     offset: float | None  # seconds since the first event
     kind: str
     label: str
@@ -73,6 +75,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
             TimelineRow(
                 seq=int(event.get("seq") or 0),
                 at=at,
+                clock=_clock(at),
                 offset=None if first is None or at is None else round(at - first, 3),
                 kind=kind,
                 label=_LABELS.get(kind, kind),
@@ -83,3 +86,10 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def _clock(at: Any) -> str:
+    if not isinstance(at, (int, float)):
+        return ""
+    moment = datetime.fromtimestamp(at, tz=UTC)
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"

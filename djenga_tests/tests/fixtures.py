@@ -155,12 +155,8 @@ def web_data_dir(redis_server, tmp_path_factory) -> str:
     """A migrated database for daphne subprocesses."""
     data_dir = str(tmp_path_factory.mktemp("web-data"))
     env = dict(os.environ, REDIS_URL=redis_server.url, DJENGA_DATA_DIR=data_dir)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    for command in (["migrate", "--noinput", "-v", "0"], ["demo_user"]):  # staff: admin / admin
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)
     return data_dir
 
 

@@ -26,7 +26,7 @@ async function appendNewRows() {
       const tr = body.insertRow();
       tr.className = `djenga-${row.kind}`;
       cell(tr, row.seq);
-      cell(tr, row.at?.toFixed(3));
+      cell(tr, row.clock);
       cell(tr, row.offset?.toFixed(3));
       cell(tr, row.attempt);
       cell(tr, row.label);

@@ -42,10 +42,10 @@ const TASK_MARKERS = {
 const FORBIDDEN_TEXT = 'You are not allowed to watch this task.';
 const GROUP_FORBIDDEN_TEXT = 'You are not allowed to watch these tasks.';
 const BAD_FRAME_TEXT = 'Live updates stopped: the server rejected this connection.';
-const DEFAULT_WS_URL = '/ws/djenga/tasks/{task-id}/';
-const DEFAULT_POLL_URL = '/djenga/tasks/{task-id}/';
-const DEFAULT_GROUP_WS_URL = '/ws/djenga/groups/';
-const DEFAULT_GROUP_POLL_URL = '/djenga/groups/';
+const DEFAULT_URLS = {
+  task: { ws: '/ws/djenga/tasks/{task-id}/', poll: '/djenga/tasks/{task-id}/' },
+  group: { ws: '/ws/djenga/groups/', poll: '/djenga/groups/' }, // the group token is the whole query
+};
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
 const FAILS_BEFORE_POLLING = 3;
@@ -193,17 +193,20 @@ const TEMPLATE = `
     border: 1px solid var(--_border); border-radius: var(--djenga-radius, 8px);
   }
   .djenga-header { display: flex; align-items: baseline; justify-content: space-between; gap: 8px; margin-bottom: 8px; }
-  .djenga-label { font-weight: 600; overflow-wrap: anywhere; }
+  .djenga-label { flex: 1; font-weight: 600; overflow-wrap: anywhere; }
+  .djenga-count { flex: none; font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); }
   .djenga-state { flex: none; font-size: 0.8em; padding: 0 0.6em; border: 1px solid; border-radius: 999px; }
-  :is(.djenga-state, .djenga-error, .djenga-status, .djenga-steps, .djenga-step-message, .djenga-step-elapsed):empty { display: none; }
+  :is(.djenga-state, .djenga-count, .djenga-error, .djenga-status, .djenga-steps, .djenga-tasks,
+    .djenga-step-message, .djenga-step-elapsed, .djenga-task-step):empty { display: none; }
+  .djenga-root [hidden] { display: none !important; }
   .djenga-progress { display: flex; align-items: center; gap: 10px; }
   .djenga-bar {
     flex: 1; height: var(--djenga-bar-height, 8px); overflow: hidden; border-radius: 999px;
     background: color-mix(in srgb, var(--_border) 60%, transparent);
   }
   .djenga-bar:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
-  .djenga-bar-fill { width: 0; height: 100%; transition: width 0.3s ease-out; }
-  @media (prefers-reduced-motion: reduce) { .djenga-bar-fill { transition: none; } }
+  :is(.djenga-bar-fill, .djenga-task-bar-fill) { width: 0; height: 100%; transition: width 0.3s ease-out; }
+  @media (prefers-reduced-motion: reduce) { :is(.djenga-bar-fill, .djenga-task-bar-fill) { transition: none; } }
   .djenga-percent { min-width: 4ch; text-align: right; font-variant-numeric: tabular-nums; color: var(--_muted); }
   /* Four colours for the task's state: running (accent), done, failed, and muted for the rest. */
   :host(:is([data-state="STARTED"], [data-state="PROGRESS"], [data-state="RETRY"])) { --_tone: var(--_accent); }
@@ -223,6 +226,28 @@ const TEMPLATE = `
   .djenga-step[data-state="running"] .djenga-step-marker { color: var(--_accent); }
   .djenga-step[data-state="running"] .djenga-step-description { font-weight: 600; }
   .djenga-step:is([data-state="pending"], [data-state="skipped"]) .djenga-step-description { color: var(--_muted); }
+  /* Group mode: one row per task, toned by the task's own state. */
+  .djenga-tasks {
+    list-style: none; margin: 10px 0 0; padding: 0;
+    max-height: var(--djenga-tasks-max-height, none); overflow-y: auto;
+  }
+  .djenga-task {
+    --_tone: var(--_muted);
+    display: grid; grid-template-columns: 1.25em minmax(0, 1fr) minmax(3em, 25%); column-gap: 0.5em;
+    align-items: center; padding: 3px 0;
+  }
+  .djenga-task:is([data-state="STARTED"], [data-state="PROGRESS"], [data-state="RETRY"]) { --_tone: var(--_accent); }
+  .djenga-task[data-state="SUCCESS"] { --_tone: var(--_done); }
+  .djenga-task:is([data-state="FAILURE"], [data-state="LOST"]) { --_tone: var(--_failed); }
+  .djenga-task-marker { text-align: center; color: var(--_tone); }
+  .djenga-task-name { overflow-wrap: anywhere; }
+  .djenga-task-bar {
+    height: var(--djenga-task-bar-height, 4px); overflow: hidden; border-radius: 999px;
+    background: color-mix(in srgb, var(--_border) 60%, transparent);
+  }
+  .djenga-task-bar-fill { background: var(--_tone); }
+  .djenga-task-step { grid-column: 2 / -1; font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
+  .djenga-task:is([data-state="FAILURE"], [data-state="LOST"]) .djenga-task-step { color: var(--_failed); }
   .djenga-error { margin: 10px 0 0; color: var(--_failed); overflow-wrap: anywhere; }
   .djenga-status { margin: 8px 0 0; font-size: 0.8em; color: var(--_muted); }
   .djenga-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
@@ -230,6 +255,7 @@ const TEMPLATE = `
 <div class="djenga-root" part="root">
   <div class="djenga-header" part="header">
     <span class="djenga-label" part="label"></span>
+    <span class="djenga-count" part="count"></span>
     <span class="djenga-state" part="state"></span>
   </div>
   <div class="djenga-progress">
@@ -239,6 +265,7 @@ const TEMPLATE = `
     <span class="djenga-percent" part="percent"></span>
   </div>
   <ol class="djenga-steps" part="steps"></ol>
+  <ol class="djenga-tasks" part="tasks" hidden></ol>
   <p class="djenga-error" part="error"></p>
   <p class="djenga-status" part="status"></p>
   <div class="djenga-sr" aria-live="polite"></div>
@@ -252,22 +279,64 @@ function el(tag, className, part) {
 }
 
 const setOrRemove = (node, name, value) => (value ? node.setAttribute(name, value) : node.removeAttribute(name));
+// Writes only what changed, so re-rendering a long list on every frame touches little of the DOM.
+const setText = (node, value) => { if (node.textContent !== value) node.textContent = value; };
+const setAttr = (node, name, value) => { if (node.getAttribute(name) !== value) node.setAttribute(name, value); };
 
-function makeStepItem() {
-  const li = el('li', 'djenga-step');
-  const marker = el('span', 'djenga-step-marker', 'step-marker');
+function makeMarker(className, part) {
+  const marker = el('span', className, part);
   const symbol = el('span');
   symbol.setAttribute('aria-hidden', 'true'); // the glyph means nothing read aloud; the sr text says it
   marker.append(symbol, el('span', 'djenga-sr'));
-  li.append(marker, el('span', 'djenga-step-description', 'step-description'),
+  return marker;
+}
+
+function setMarker(marker, glyph, spoken) {
+  setText(marker.firstChild, glyph);
+  setText(marker.lastChild, spoken);
+}
+
+function makeStepItem() {
+  const li = el('li', 'djenga-step');
+  li.append(makeMarker('djenga-step-marker', 'step-marker'), el('span', 'djenga-step-description', 'step-description'),
     el('span', 'djenga-step-elapsed', 'step-elapsed'), el('span', 'djenga-step-message', 'step-message'));
   return li;
+}
+
+/** A group row's key: its task_id, else (or if that repeats) its position. `taken` holds keys used so far. */
+function rowKey(member, index, taken) {
+  const key = member.task_id != null ? `id:${member.task_id}` : '';
+  return key && !taken.has(key) ? key : `#${index}`;
+}
+
+function makeTaskItem() {
+  const li = el('li', 'djenga-task');
+  const bar = el('div', 'djenga-task-bar', 'task-bar');
+  bar.append(el('div', 'djenga-task-bar-fill', 'task-bar-fill'));
+  li.append(makeMarker('djenga-task-marker', 'task-marker'), el('span', 'djenga-task-name', 'task-name'), bar,
+    el('span', 'djenga-task-step', 'task-step'));
+  return li;
+}
+
+/** Bring one group row up to date with `summarizeMember`'s result. */
+function updateTaskItem(li, { name, state, percent, step, label }) {
+  const [marker, nameEl, bar, stepEl] = li.children;
+  if (li.dataset.state !== state) {
+    li.dataset.state = state;
+    li.setAttribute('part', `task task-${state.toLowerCase()}`);
+    setMarker(marker, TASK_MARKERS[state], `${STATE_LABELS[state]}: `);
+  }
+  setText(nameEl, name);
+  setText(stepEl, step);
+  const width = `${percent ?? 0}%`;
+  if (bar.firstChild.style.width !== width) bar.firstChild.style.width = width;
+  setAttr(li, 'aria-label', label);
 }
 
 // ---------------------------------------------------------------------------------------------
 
 export class DjengaTaskProgress extends HTMLElement {
-  static observedAttributes = ['task-id', 'token', 'ws-url', 'poll-url', 'poll-interval', 'stay', 'label'];
+  static observedAttributes = ['task-id', 'token', 'group-token', 'ws-url', 'poll-url', 'poll-interval', 'stay', 'label'];
 
   constructor() {
     super();
@@ -275,8 +344,8 @@ export class DjengaTaskProgress extends HTMLElement {
     root.innerHTML = TEMPLATE;
     const part = (name) => root.querySelector(`[part="${name}"]`);
     this._els = {
-      label: part('label'), state: part('state'), bar: part('bar'), fill: part('bar-fill'),
-      percent: part('percent'), steps: part('steps'), error: part('error'), status: part('status'),
+      label: part('label'), count: part('count'), state: part('state'), bar: part('bar'), fill: part('bar-fill'),
+      percent: part('percent'), steps: part('steps'), tasks: part('tasks'), error: part('error'), status: part('status'),
       live: root.querySelector('[aria-live]'),
     };
     this._mode = 'closed'; // no attribute reflection here: constructors must not add host attributes
@@ -289,11 +358,14 @@ export class DjengaTaskProgress extends HTMLElement {
   /** 'connecting' | 'websocket' | 'polling' | 'closed' */
   get connection() { return this._mode; }
 
-  /** The last rendered snapshot, or null. */
+  /** The last rendered snapshot (a group snapshot in group mode), or null. */
   get snapshot() { return this._snap; }
 
   connectedCallback() {
     this._live = true;
+    // Attributes changed while detached are not seen live: start afresh if they name something else.
+    if (this._sourceKey() !== this._source) this._resetState();
+    this.setAttribute('data-mode', this._group ? 'group' : 'task');
     this._render();
     this._start();
   }
@@ -309,7 +381,7 @@ export class DjengaTaskProgress extends HTMLElement {
     if (oldValue === newValue || !this._live) return;
     if (name === 'label') this._render();
     else if (name === 'poll-interval' && this._polling) this._setStatus(this._pollingStatus());
-    else if (['task-id', 'token', 'ws-url'].includes(name) && !this._restartQueued) {
+    else if (['task-id', 'token', 'group-token', 'ws-url'].includes(name) && !this._restartQueued) {
       // Coalesce e.g. a task-id and token set in the same tick into a single reconnect.
       this._restartQueued = true;
       queueMicrotask(() => {
@@ -317,6 +389,7 @@ export class DjengaTaskProgress extends HTMLElement {
         if (!this._live) return;
         this._teardown();
         this._resetState();
+        this.setAttribute('data-mode', this._group ? 'group' : 'task');
         this._render();
         this._start();
       });
@@ -326,7 +399,20 @@ export class DjengaTaskProgress extends HTMLElement {
 
   // --- connection management ------------------------------------------------------------------
 
+  _sourceKey() {
+    return ['task-id', 'token', 'group-token'].map((name) => this.getAttribute(name) ?? '').join('\n');
+  }
+
   _resetState() {
+    // Group mode: a group-token and no task-id. Fixed until the attributes change (which resets).
+    this._group = !this.getAttribute('task-id') && this.hasAttribute('group-token');
+    this._source = this._sourceKey();
+    this._els.steps.hidden = this._group;
+    this._els.tasks.hidden = !this._group;
+    this._els.steps.replaceChildren();
+    this._els.tasks.replaceChildren();
+    this._rows = new Map(); // group mode: row key -> <li>, so rows are reused across frames
+    this._memberStates = new Map(); // group mode: row key -> last member state, for announcements
     this._snap = null;
     this._offset = null; // server clock minus client clock, in ms
     this._final = this._doneFired = this._everOpened = this._polling = this._noWebSocket = false;
@@ -338,8 +424,8 @@ export class DjengaTaskProgress extends HTMLElement {
 
   _start() {
     if (this._fatal || (this._final && !this.hasAttribute('stay'))) return this._setMode('closed');
-    if (!this.getAttribute('task-id')) {
-      console.warn('<djenga-task-progress> needs a task-id attribute');
+    if (!this.getAttribute(this._group ? 'group-token' : 'task-id')) {
+      console.warn('<djenga-task-progress> needs a task-id (or a group-token) attribute');
       return this._setMode('closed');
     }
     this._openSocket();
@@ -426,10 +512,17 @@ export class DjengaTaskProgress extends HTMLElement {
   }
 
   _wsUrl() {
-    const params = { token: this.getAttribute('token'), stay: this.hasAttribute('stay') ? '1' : null };
+    const params = { stay: this.hasAttribute('stay') ? '1' : null };
     // Tell the server what we already show so it can skip re-sending it.
     if (this._snap) Object.assign(params, { seq: num(this._snap.seq), epoch: this._snap.epoch });
-    return buildUrl(this.getAttribute('ws-url') || DEFAULT_WS_URL, this.getAttribute('task-id'), params, { websocket: true });
+    return this._url('ws', params);
+  }
+
+  /** The `kind` ('ws' | 'poll') URL for this task or group, with its token first. */
+  _url(kind, params = {}) {
+    const group = this._group;
+    return buildUrl(this.getAttribute(`${kind}-url`) || DEFAULT_URLS[group ? 'group' : 'task'][kind], group ? '' : this.getAttribute('task-id'),
+      { token: this.getAttribute(group ? 'group-token' : 'token'), ...params }, { websocket: kind === 'ws' });
   }
 
   // --- polling fallback ------------------------------------------------------------------------
@@ -468,9 +561,7 @@ export class DjengaTaskProgress extends HTMLElement {
     const gen = this._gen;
     const controller = (this._abort = new AbortController());
     try {
-      const url = buildUrl(this.getAttribute('poll-url') || DEFAULT_POLL_URL, this.getAttribute('task-id'),
-        { token: this.getAttribute('token') });
-      const res = await fetch(url, {
+      const res = await fetch(this._url('poll'), {
         credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store', signal: controller.signal,
       });
       if (res.status === 403 && gen === this._gen && this._polling) return this._fail(403, res.statusText || 'Forbidden');
@@ -497,6 +588,10 @@ export class DjengaTaskProgress extends HTMLElement {
       console.warn('<djenga-task-progress> ignoring a frame that is not a JSON object', data);
       return;
     }
+    if (this._group ? snap.type != null && snap.type !== 'group' : snap.type === 'group') {
+      console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'task'} frame in ${this._group ? 'group' : 'task'} mode`);
+      return;
+    }
     if (num(snap.v) !== null && snap.v > 1 && !this._warnedVersion) {
       this._warnedVersion = true;
       console.warn(`<djenga-task-progress> wire format v${snap.v} is newer than v1; rendering what is understood`);
@@ -509,22 +604,56 @@ export class DjengaTaskProgress extends HTMLElement {
       const offset = updatedAt * 1000 - Date.now();
       this._offset = this._offset === null ? offset : Math.max(this._offset, offset);
     }
-    if (!isNewer(this._snap, snap)) return;
-    if (this._snap && (snap.epoch ?? null) !== (this._snap.epoch ?? null)) this._doneFired = false; // a re-run may finish again
-    const first = this._announced === null;
+    const prev = this._snap;
+    if (!isNewer(prev, snap)) return;
+    if (prev && (snap.epoch ?? null) !== (prev.epoch ?? null)) this._doneFired = false; // a re-run may finish again
     this._snap = snap;
     this._final = isFinalState(snap.state);
     this._render();
-
-    const { announcement } = summarize(snap);
-    // Only announce changes; the first snapshot is already on screen, unless it is the outcome.
-    if (announcement && announcement !== this._announced && (!first || this._final)) {
-      this._els.live.textContent = announcement;
-    }
-    if (announcement || first) this._announced = announcement;
+    const news = this._group ? this._groupNews(prev, snap) : this._taskNews(snap);
+    if (news) this._els.live.textContent = news;
 
     this._emit('djenga:update', snap);
     if (this._final) this._finish();
+  }
+
+  /** What the live region should say about a new task snapshot, or ''. */
+  _taskNews(snap) {
+    const before = this._announced; // null = nothing rendered yet
+    const { announcement } = summarize(snap);
+    if (announcement || before === null) this._announced = announcement;
+    // Only announce changes; the first snapshot is already on screen, unless it is the outcome.
+    if (!announcement) return '';
+    return (before === null ? this._final : announcement !== before) ? announcement : '';
+  }
+
+  /**
+   * What the live region should say about a new group snapshot, or '': the members that have
+   * just ended ("import_file done"), then how far the group is, or how it ended.
+   */
+  _groupNews(prev, snap) {
+    const before = this._memberStates;
+    const now = new Map();
+    const ended = [];
+    const group = summarizeGroup(snap);
+    group.members.forEach((member, i) => {
+      const key = rowKey(member, i, now);
+      const { name, state } = summarizeMember(member, i);
+      now.set(key, state);
+      // The first snapshot is already on screen: only later changes are news.
+      if (prev && isFinalState(state) && !isFinalState(before.get(key))) ended.push([name, MEMBER_FINAL_WORDS[state]]);
+    });
+    this._memberStates = now;
+    let news = ended.map(([name, word]) => `${name} ${word}`);
+    if (ended.length > MAX_NAMED_ANNOUNCEMENTS) {
+      const tally = new Map();
+      for (const [, word] of ended) tally.set(word, (tally.get(word) || 0) + 1);
+      news = [[...tally].map(([word, n]) => `${plural(n, 'task')} ${word}`).join(', ')];
+    }
+    if (this._final && !isFinalState(prev?.state)) news.push(GROUP_FINAL_ANNOUNCE[snap.state]);
+    // Names repeat in a group (ten "import_file"s): the running count keeps each message distinct.
+    else if (news.length) news.push(group.countText);
+    return news.join('. ');
   }
 
   _finish() {
@@ -545,7 +674,7 @@ export class DjengaTaskProgress extends HTMLElement {
 
   _fail(code, reason) {
     this._teardown();
-    this._fatal = code === 4400 ? BAD_FRAME_TEXT : FORBIDDEN_TEXT;
+    this._fatal = code === 4400 ? BAD_FRAME_TEXT : this._group ? GROUP_FORBIDDEN_TEXT : FORBIDDEN_TEXT;
     this._setMode('closed');
     this._setStatus('');
     this._render();
@@ -556,12 +685,16 @@ export class DjengaTaskProgress extends HTMLElement {
   // --- rendering -------------------------------------------------------------------------------
 
   _render() {
-    const snap = this._snap;
-    const { steps, state, percent, valuetext } = summarize(snap);
+    if (this._group) this._renderGroup();
+    else this._renderTask();
+  }
+
+  /** The parts both modes share: host state, header and the one overall progressbar. */
+  _renderHead({ state, label, count, percent, valuetext, error }) {
     const els = this._els;
     if (this._live) setOrRemove(this, 'data-state', state);
-    const label = this.getAttribute('label') || text(snap?.name) || 'Task progress';
     els.label.textContent = label;
+    els.count.textContent = count;
     els.state.textContent = state ? STATE_LABELS[state] || state : '';
     els.bar.setAttribute('aria-label', label);
     // With no number yet, leaving aria-valuenow out makes the bar "indeterminate" to assistive tech.
@@ -569,8 +702,41 @@ export class DjengaTaskProgress extends HTMLElement {
     setOrRemove(els.bar, 'aria-valuetext', valuetext);
     els.fill.style.width = `${percent ?? 0}%`;
     els.percent.textContent = percent === null ? '' : `${percent}%`;
+    els.error.textContent = this._fatal || error;
+  }
 
-    const list = els.steps;
+  _renderGroup() {
+    const snap = this._snap;
+    const { members, state, percent, countText, valuetext } = summarizeGroup(snap);
+    this._renderHead({
+      state, label: this.getAttribute('label') || 'Tasks', count: countText, percent, valuetext,
+      error: text(snap?.error?.message), // members' errors are in their rows
+    });
+    // Rows are keyed by task_id and only moved when the order changes, so a frame of a
+    // 200-task group costs a few text updates, not a rebuilt list.
+    const list = this._els.tasks;
+    const rows = new Map();
+    members.forEach((member, i) => {
+      const key = rowKey(member, i, rows);
+      const li = this._rows.get(key) || makeTaskItem();
+      rows.set(key, li);
+      updateTaskItem(li, summarizeMember(member, i));
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    });
+    for (const [key, li] of this._rows) if (!rows.has(key)) li.remove();
+    this._rows = rows;
+  }
+
+  _renderTask() {
+    const snap = this._snap;
+    const { steps, state, percent, valuetext } = summarize(snap);
+    this._renderHead({
+      state, label: this.getAttribute('label') || text(snap?.name) || 'Task progress', count: '', percent, valuetext,
+      // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
+      error: state === 'FAILURE' ? text(snap?.error?.message) || 'The task failed.' : '',
+    });
+
+    const list = this._els.steps;
     while (list.children.length > steps.length) list.lastElementChild.remove();
     steps.forEach((step, i) => {
       const li = list.children[i] || list.appendChild(makeStepItem());
@@ -579,15 +745,11 @@ export class DjengaTaskProgress extends HTMLElement {
       li.dataset.state = stepState;
       li.setAttribute('part', `step step-${stepState}`);
       const [marker, description, , message] = li.children;
-      marker.firstChild.textContent = STEP_MARKERS[stepState];
-      marker.lastChild.textContent = `${stepState}: `;
+      setMarker(marker, STEP_MARKERS[stepState], `${stepState}: `);
       description.textContent = text(step.description) || `Step ${i + 1}`;
       message.textContent = text(step.message);
     });
     this._renderElapsed();
-
-    // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
-    els.error.textContent = this._fatal || (state === 'FAILURE' ? text(snap?.error?.message) || 'The task failed.' : '');
 
     const ticking = this._live && !this._final && !this._fatal
       && steps.some((s) => s.state === 'running' && num(s.started_at) !== null && num(s.ended_at) === null);

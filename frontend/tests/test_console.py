@@ -1,0 +1,108 @@
+"""The agents' console in a real headless Chromium: live list, task page, staff-only access."""
+
+from __future__ import annotations
+
+import pytest
+
+from djenga.live.auth import make_token
+from djenga_tests import tasks
+from djenga_tests.minions import Gru, Moon
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
+
+
+def log_in(page, base_url: str, username: str = "admin", password: str = "admin") -> None:
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def test_staff_see_a_task_appear_and_advance_live(page, daphne, artifacts):
+    log_in(page, daphne.url)
+    page.get_by_role("link", name="Task console").click()
+    page.wait_for_selector("djenga-task-console[data-connection=websocket]")
+    sent = tasks.steal_the_moon_declared.delay(Gru(pace=0.6), Moon())
+    row = page.locator(f"djenga-task-console tr[data-task-id='{sent.id}']")
+    row.wait_for(timeout=10_000)
+    states_seen = set()
+    steps_seen = set()
+    for _ in range(200):
+        states_seen.add(row.get_attribute("data-state"))
+        steps_seen.add(row.locator("td").nth(3).inner_text())
+        if "SUCCESS" in states_seen:
+            break
+        page.wait_for_timeout(50)
+    assert "PROGRESS" in states_seen and "SUCCESS" in states_seen
+    assert {"Fly to the moon — flying to the moon", "Grab the moon"} <= steps_seen
+    assert row.locator("td").nth(0).inner_text() == "gru.steal_the_moon_declared"
+    # Filters: by state, then by id.
+    page.select_option("djenga-task-console select[name=state]", "FAILURE")
+    assert row.is_hidden()
+    page.select_option("djenga-task-console select[name=state]", "")
+    page.fill("djenga-task-console input[name=id]", sent.id[:8])
+    assert row.is_visible()
+    page.locator("djenga-task-console").screenshot(path=str(artifacts / "console.png"))
+
+
+def test_task_page_shows_the_timeline_and_the_traceback(page, daphne, artifacts):
+    sent = tasks.fail_at_step.delay(3, "the moon is made of cheese")
+    sent.get(timeout=15, propagate=False)
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/tasks/{sent.id}/")
+    page.wait_for_selector("djenga-task-progress[data-state=FAILURE]")
+    if not page.locator("[data-testid=traceback]").count():
+        page.reload()  # the page was served a moment before the final snapshot landed
+    traceback = page.locator("[data-testid=traceback]").inner_text()
+    assert "ValueError: the moon is made of cheese" in traceback
+    timeline = page.locator("table.djenga-timeline").inner_text()
+    for text in ("Sent to the queue", "Started", "Step started", "Step ended", "Finished"):
+        assert text in timeline
+    page.screenshot(path=str(artifacts / "console-failed-task.png"), full_page=True)
+
+
+def test_timeline_grows_live_on_the_task_page(page, daphne):
+    sent = tasks.wait_in_step.delay(1.5)
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/tasks/{sent.id}/")
+    page.wait_for_selector("djenga-task-progress[data-state=SUCCESS]", timeout=20_000)
+    page.wait_for_function(
+        "() => document.querySelector('table.djenga-timeline').innerText.includes('Finished')",
+        timeout=10_000,
+    )
+
+
+def test_non_staff_are_refused(page, daphne):
+    response = page.goto(f"{daphne.url}/djenga/console/")
+    assert "/admin/login/" in page.url and response.ok  # redirected to log in
+    page.goto(f"{daphne.url}/")
+    page.evaluate(
+        """async () => {
+             await import('/static/djenga/djenga-task-console.js');
+             document.body.append(document.createElement('djenga-task-console'));
+           }"""
+    )
+    page.wait_for_selector("djenga-task-console[data-connection=closed]")
+    assert "Only staff" in page.locator("djenga-task-console").inner_text()
+
+
+def test_the_customer_widget_never_shows_the_traceback(page, daphne):
+    sent = tasks.fail_at_step.delay(1, "internal: db password is hunter2")
+    page.goto(f"{daphne.url}/")
+    page.evaluate(
+        """async ([id, token]) => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             el.setAttribute('task-id', id);
+             el.setAttribute('token', token);
+             document.body.append(el);
+           }""",
+        [sent.id, make_token(sent.id)],
+    )
+    page.wait_for_selector("djenga-task-progress[data-state=FAILURE]", timeout=15_000)
+    text = page.evaluate(
+        "() => document.querySelector('djenga-task-progress').shadowRoot.textContent"
+    )
+    assert "hunter2" not in text and "Traceback" not in text
+    assert "The task failed." in text
