@@ -1,9 +1,10 @@
-"""Latency from start_step/update_step in the task process to the frame's arrival at 1, 100 and
-1,000 WebSocket clients of ONE daphne, against the same fan-out through channels-redis group_send."""
+"""Latency from start_step/update_step in the task process to the frame's arrival at 1, 100
+and 1,000 WebSocket clients of ONE daphne, against the same fan-out through group_send."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -166,15 +167,15 @@ class Publisher:
 
     def __init__(self) -> None:
         self.count = 0
-        self._thread = ThreadPoolExecutor(max_workers=1)
+        self.thread = ThreadPoolExecutor(max_workers=1)
 
     async def call(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
 
     def send(self, run: Run) -> None:
-        seq, self.count = self.count + 1, self.count + 1
-        run.sent[seq] = time.perf_counter()
-        self.publish(seq - 1)
+        self.count += 1
+        run.sent[self.count] = time.perf_counter()
+        self.publish(self.count - 1)
 
     def paced(self, run: Run) -> None:
         start = time.perf_counter()
@@ -229,9 +230,10 @@ class GroupPublisher(Publisher):
 
         with self.detail.lock:
             step_change(self.detail, i)
-            text = '{"seq":%d,' % (i + 1) + encode(self.detail.snapshot())[1:]
+            text = f'{{"seq":{i + 1},' + encode(self.detail.snapshot())[1:]
             self.detail.drain_events()
-        self.loop.run_until_complete(self.layer.group_send(self.group, {"type": "relay", "text": text}))
+        message = {"type": "relay", "text": text}
+        self.loop.run_until_complete(self.layer.group_send(self.group, message))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.layer.close_pools())
@@ -326,10 +328,8 @@ async def measure(relay: str, count: int, port: int, daphne_pid: int, task) -> R
     for seq in range(1, SINGLES + 1):
         everyone = run.await_seq(seq, count)
         await publisher.call(publisher.send, run)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everyone.wait(), 5)
-        except TimeoutError:
-            pass
         await asyncio.sleep(GAP)
     frames = sum(1 for seq, _ in run.arrivals if 1 <= seq <= SINGLES) or 1
     single = Stats.of(
@@ -358,6 +358,7 @@ async def measure(relay: str, count: int, port: int, daphne_pid: int, task) -> R
     for client in clients:
         client.close()
     await publisher.call(publisher.close)
+    publisher.thread.shutdown()
     return Result(single, paced, time.monotonic() - started)
 
 
@@ -459,15 +460,16 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def report(floor: Stats, results: dict[tuple[str, int], Result]) -> None:
-    print(f"\nLatency in ms over every (client, update) pair. Baseline: the same fan-out "
-          f"through channels-redis group_send; ratio = djenga / group_send (< 1: djenga "
-          f"faster).")  # fmt: skip
+    print(
+        "\nLatency in ms over every (client, update) pair. Baseline: the same fan-out through "
+        "channels-redis group_send; ratio = djenga / group_send (< 1: djenga faster)."
+    )
+    single = f"One update at a time ({SINGLES - SINGLES_WARMUP} counted, each reaching every "
+    paced = f"{UPDATES - WARMUP} updates counted at {RATE:.0f}/s ({WARMUP} warm-up dropped), "
     phases = (
-        ("single", f"One update at a time ({SINGLES - SINGLES_WARMUP} counted, each reaching "
-                   f"every client before the next)"),
-        ("paced", f"{UPDATES - WARMUP} updates counted at {RATE:.0f}/s ({WARMUP} warm-up "
-                  f"dropped), not waiting for clients"),
-    )  # fmt: skip
+        ("single", single + "client before the next)"),
+        ("paced", paced + "not waiting for clients"),
+    )
     for phase, title in phases:
         print(f"\n{title}\n")
         header = (
@@ -485,9 +487,11 @@ def report(floor: Stats, results: dict[tuple[str, int], Result]) -> None:
                 f"| {d.delivered:6.0%}/{g.delivered:4.0%}"
             )
     one = results["djenga", 1].paced
-    print(f"\nRedis pub/sub alone (one subscriber, no daphne, {RATE:.0f}/s): p50 {floor.p50:.2f} "
-          f"p99 {floor.p99:.2f} max {floor.max:.2f} ms; djenga with 1 client = "
-          f"{one.p50 / floor.p50:.1f}x (p50), {one.p99 / floor.p99:.1f}x (p99) of it")  # fmt: skip
+    print(
+        f"\nRedis pub/sub alone (one subscriber, no daphne, {RATE:.0f}/s): p50 {floor.p50:.2f} "
+        f"p99 {floor.p99:.2f} max {floor.max:.2f} ms; djenga with 1 client = "
+        f"{one.p50 / floor.p50:.1f}x (p50), {one.p99 / floor.p99:.1f}x (p99) of it"
+    )
 
     print("\nCPU per frame delivered, one update at a time (µs)\n")
     header = f"{'clients':>7} | {'relay':10} | {'daphne':>8} | {'bench process':>13}"
@@ -498,14 +502,17 @@ def report(floor: Stats, results: dict[tuple[str, int], Result]) -> None:
             s = results[relay, count].single
             print(f"{count:7} | {relay:10} | {s.daphne_us:8.1f} | {s.bench_us:13.1f}")
 
-    print()
+    load = os.getloadavg()[0]
+    print(f"\n(1-minute load average at the end: {load:.2f} on {os.cpu_count()} CPUs)")
     top = FANOUTS[-1]
     for count, limit in ((1, 2.0), (top, 10.0)):
         for phase, label in (("paced", f"at {RATE:.0f}/s"), ("single", "one at a time")):
             p99 = getattr(results["djenga", count], phase).p99
             verdict = "met" if p99 < limit else "not met"
-            print(f"Target djenga p99 < {limit:g} ms with {count:,} client(s), {label}: "
-                  f"{p99:.2f} ms -> {verdict}")  # fmt: skip
+            print(
+                f"Target djenga p99 < {limit:g} ms with {count:,} client(s), {label}: "
+                f"{p99:.2f} ms -> {verdict}"
+            )
 
 
 def main() -> None:
@@ -525,7 +532,10 @@ def main() -> None:
         log = Path(data_dir, "daphne.log")
         daphne, port = start_daphne(server.url(15), data_dir, log)
         try:
-            print(f"Redis {server.binary} :{server.port}, daphne pid {daphne.pid} :{port}")
+            print(
+                f"Redis {server.binary} :{server.port}, daphne pid {daphne.pid} :{port}; "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
             task = make_task(server.url(15, "redisd"))
             floor, results = asyncio.run(run_all(server.url(15), port, daphne.pid, task))
         except BaseException:

@@ -4,6 +4,7 @@ own update_state on redis:// and a bare PING, all on one real Redis in the same 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from djenga.wire import encode
 
 ROUNDS = 5
 OPS = 2_000
+PING = "PING (redis-py)"
+STATE = "update_state (redis://)"
+STEP = "update_step (redisd://, 1 step)"
 DECLARED = [(n, f"Step number {n}") for n in range(1, 11)]
 
 
@@ -101,19 +105,36 @@ def build_cases(server: RedisServer) -> dict[str, Callable[[int], object]]:
             encode(event)
 
     return {
-        "PING (redis-py)": lambda i: client.ping(),
-        "update_state (redis://)": update_state,
-        "update_step (redisd://, 1 step)": lambda i: detail_task.update_step(1, f"flying {i}"),
+        PING: lambda i: client.ping(),
+        STATE: update_state,
+        STEP: lambda i: detail_task.update_step(1, f"flying {i}"),
         "update_step (redisd://, 10 steps)": lambda i: declared_task.update_step(10, f"fly {i}"),
         "start_step+end_step pair": start_end_pair,
         "  djenga Python part only": python_only,
     }
 
 
+#: Round trips to Redis per operation: update_state is a GET (is it SUCCESS already?) then
+#: MULTI/SETEX/PUBLISH/EXEC; each djenga helper is one EVALSHA of publish.lua.
+ROUND_TRIPS = {PING: 1, STATE: 2, STEP: 1, "update_step (redisd://, 10 steps)": 1}
+ROUND_TRIPS |= {"start_step+end_step pair": 2, "  djenga Python part only": 0}
+#: Commands a client sends itself; their server time includes what runs inside them.
+TOP_LEVEL = ("ping", "get", "multi", "exec", "evalsha")
+
+
+def server_time(client: redis.Redis, op: Callable[[int], object]) -> float:
+    """Seconds Redis itself spends per call of ``op`` (INFO commandstats)."""
+    client.config_resetstat()
+    timed(op, 1_000)
+    stats = client.info("commandstats")
+    micros = sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in TOP_LEVEL)
+    return micros / 1e6 / 1_000
+
+
 def main() -> None:
     server = RedisServer().start()
     try:
-        print(f"Redis: {server.binary} on 127.0.0.1:{server.port}")
+        print(f"Redis: {server.binary} on 127.0.0.1:{server.port}; load {os.getloadavg()[0]:.2f}")
         cases = build_cases(server)
         for op in cases.values():  # warm up: connections, script load, caches
             timed(op, 200)
@@ -121,26 +142,31 @@ def main() -> None:
         for _ in range(ROUNDS):  # interleave the cases so drift hits all of them alike
             for name, op in cases.items():
                 rounds[name].append(timed(op))
-        report({name: statistics.median(values) for name, values in rounds.items()})
+        client = redis.Redis.from_url(server.url(15))
+        on_server = {name: server_time(client, op) for name, op in cases.items()}
+        report({name: statistics.median(values) for name, values in rounds.items()}, on_server)
     finally:
         server.close()
 
 
-def report(median: dict[str, float]) -> None:
-    ping = median["PING (redis-py)"]
-    state = median["update_state (redis://)"]
-    print(f"\n{ROUNDS} rounds x {OPS:,} ops, median round per case\n")
-    header = f"{'case':36} {'µs/op':>8} {'ops/s':>9} {'x PING':>7} {'x update_state':>15}"
+def report(median: dict[str, float], on_server: dict[str, float]) -> None:
+    ping, state = median[PING], median[STATE]
+    print(f"\n{ROUNDS} rounds x {OPS:,} ops, median round per case; Redis µs: server time\n")
+    header = (
+        f"{'case':34} {'µs/op':>7} {'ops/s':>8} {'x PING':>7} {'x update_state':>14} "
+        f"{'RTs':>3} {'Redis µs':>8}"
+    )
     print(header)
     print("-" * len(header))
     for name, seconds in median.items():
         print(
-            f"{name:36} {seconds * 1e6:8.1f} {1 / seconds:9,.0f} "
-            f"{seconds / ping:7.2f} {seconds / state:15.2f}"
+            f"{name:34} {seconds * 1e6:7.1f} {1 / seconds:8,.0f} {seconds / ping:7.2f} "
+            f"{seconds / state:14.2f} {ROUND_TRIPS[name]:3} {on_server[name] * 1e6:8.1f}"
         )
-    ratio = median["update_step (redisd://, 1 step)"] / state
+    ratio = median[STEP] / state
     verdict = "met" if ratio <= 0.5 else "not met"
     print(f"\nTarget update_step <= 0.5x update_state: {ratio:.2f}x -> {verdict}")
+    print(f"(1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

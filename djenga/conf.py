@@ -24,8 +24,16 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between two published update_step calls of one run (0: publish every one).
     # Start/end of a step and the final state are always published at once.
     "MIN_UPDATE_INTERVAL": 0.0,
-    # Most browsers one web process relays to at once; more are closed with code 4429.
+    # Seconds a running task's lease lives without renewal; then watchers see it LOST.
+    "LEASE_TTL": 20.0,
+    # Seconds between two renewals of the leases of a worker process's running tasks.
+    "LEASE_INTERVAL": 5.0,
+    # Most browsers one web process relays to at once; more are closed with code 4503.
     "MAX_WATCHERS": 10_000,
+    # Largest frame, in characters, a browser may send (the only one is "resume"): 4413.
+    "MAX_CLIENT_FRAME": 1024,
+    # Frames a browser may send per 10 seconds: more are closed with code 4429.
+    "MAX_CLIENT_FRAMES": 20,
 }
 
 
@@ -40,7 +48,11 @@ class DjengaSettings:
     TOKEN_MAX_AGE: int
     RECENT_TASKS: int
     MIN_UPDATE_INTERVAL: float
+    LEASE_TTL: float
+    LEASE_INTERVAL: float
     MAX_WATCHERS: int
+    MAX_CLIENT_FRAME: int
+    MAX_CLIENT_FRAMES: int
 
 
 @functools.cache

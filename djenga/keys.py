@@ -44,6 +44,10 @@ class RedisNames:
         """Capped stream of the task's events; entry ids are ``<seq>-0``."""
         return f"{self.prefix}:task:{{{validate_task_id(task_id)}}}:log"
 
+    def lease(self, task_id: str) -> str:
+        """Key a running task's worker keeps alive; its expiry means the worker is gone."""
+        return f"{self.prefix}:task:{{{validate_task_id(task_id)}}}:lease"
+
     def channel(self, task_id: str) -> str:
         """Pub/sub channel on which every new snapshot of the task is published."""
         return f"{self.prefix}:{self.db}:task:{validate_task_id(task_id)}"

@@ -101,6 +101,24 @@ def for_viewer(snapshot: Snapshot, *, staff: bool) -> Snapshot:
     return view
 
 
+#: Event fields only staff see, unless the task made the matching field public.
+_PRIVATE_EVENT_FIELDS = {"error": "error", "worker": "worker"}
+
+
+def event_for_viewer(
+    event: dict[str, Any], *, staff: bool, public: Iterable[str]
+) -> dict[str, Any]:
+    """An event of the task's log as one viewer may see it (see :func:`for_viewer`)."""
+    if staff:
+        return event
+    shown = set(public)
+    return {
+        key: value
+        for key, value in event.items()
+        if key not in _PRIVATE_EVENT_FIELDS or _PRIVATE_EVENT_FIELDS[key] in shown
+    }
+
+
 def is_newer(snapshot: Snapshot, epoch: str | None, seq: int) -> bool:
     """True if ``snapshot`` should replace one a client holds at (``epoch``, ``seq``):
     a higher seq in the same epoch, or any seq in another epoch (the history restarted)."""

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
-from importlib import resources
 from typing import Any
 
 import redis.asyncio
@@ -18,6 +16,7 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
+from ..store import PUBLISH_LUA, REFUSED, lost_call, publish_call
 from ..wire import FINAL_STATES, Snapshot, StepState, TaskState, decode, encode
 from .detail import Event, TaskDetail
 
@@ -33,7 +32,6 @@ _REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
 #: Successful runs whose step durations are kept per task name, and for how long (ETA).
 DURATION_SAMPLES = 20
 DURATION_TTL = 30 * 24 * 3600
-_PUBLISH_LUA = resources.files(__package__).joinpath("publish.lua").read_text()
 
 
 def patch_aliases() -> None:
@@ -75,7 +73,7 @@ class RedisDetailBackend(RedisBackend):
 
     @cached_property
     def _publish_script(self) -> Any:
-        return self.client.register_script(_PUBLISH_LUA)
+        return self.client.register_script(PUBLISH_LUA)
 
     def async_client(self) -> redis.asyncio.Redis:
         """A new redis.asyncio client for the same server and database."""
@@ -103,34 +101,33 @@ class RedisDetailBackend(RedisBackend):
         task_id = detail.task_id
         if task_id is None:
             return None
-        names = self.names
-        settings = get_settings()
         with detail.lock:
-            body = encode(detail.snapshot())
+            snapshot = detail.snapshot()
             events = detail.drain_events()
+        keys, args = publish_call(self.names, task_id, snapshot, events, expires=self.expires)
         try:
-            return int(
-                self._publish_script(
-                    keys=[names.task(task_id), names.log(task_id), names.recent()],
-                    args=[
-                        body,
-                        int(self.expires or 0),
-                        settings.EVENT_LOG_LENGTH,
-                        names.channel(task_id),
-                        names.firehose(),
-                        secrets.token_hex(4),
-                        repr(time.time()),
-                        settings.RECENT_TASKS,
-                        task_id,
-                        *(encode(event) for event in events),
-                    ],
-                )
-            )
+            return int(self._publish_script(keys=keys, args=args))
         except (RedisError, OSError) as exc:
             with detail.lock:
                 detail.restore_events(events)
             self._warn_unreachable(task_id, exc)
             return None
+
+    def get_detail_or_lost(self, task_id: str) -> Snapshot | None:
+        """The stored snapshot; a leased task whose lease expired is first recorded LOST."""
+        names = self.names
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hget(names.task(task_id), "snap")
+            pipe.exists(names.lease(task_id))
+            pipe.ttl(names.task(task_id))
+            raw, leased, ttl = pipe.execute()
+        if raw is None:
+            return None
+        stored = decode(raw)
+        call = None if leased else lost_call(names, stored, ttl)
+        if call is not None and self._publish_script(keys=call[0], args=call[1]) != REFUSED:
+            return self.get_detail(task_id)
+        return stored
 
     def record_durations(self, detail: TaskDetail) -> None:
         """Remember a successful run's step durations, for the ETA of later runs."""

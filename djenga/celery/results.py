@@ -39,7 +39,7 @@ class AsyncDetailedResult(AsyncResult):
     def details(self) -> Snapshot:
         """The task's latest snapshot (docs/snapshot.md); an unknown id gives a PENDING
         snapshot with no steps."""
-        return self.detail_backend.get_detail(self.id) or pending_snapshot(self.id)
+        return self.detail_backend.get_detail_or_lost(self.id) or pending_snapshot(self.id)
 
     @property
     def steps(self) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 from celery import Task
 from celery.utils import uuid
 from celery.utils.saferepr import saferepr
+from redis.exceptions import RedisError
 
 from ..conf import get_settings
 from .detail import Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
@@ -117,6 +119,8 @@ class DetailTask(Task):
             kwargs=saferepr(kwargs, maxlen=1000),
         )
         reporter.publish()
+        if backend is not None:
+            leases.keep(backend, task_id)
 
     def apply_async(
         self,
@@ -158,6 +162,7 @@ class DetailTask(Task):
         reporter: _RunReporter | None = getattr(self.request, "djenga_reporter", None)
         if reporter is not None:
             reporter.close()
+        leases.drop(task_id)
         backend = _detail_backend(self)
         if backend is not None and task_id:
             backend.finish_detail(task_id, status, request=self.request, result=retval)
@@ -213,6 +218,55 @@ class _RunReporter:
             self._timer.cancel()
             self._timer = None
 
+
+class _LeaseKeeper:
+    """Renews the leases of this process's running detail tasks, every LEASE_INTERVAL
+    seconds, in one round trip per backend. A dead worker renews nothing: its tasks'
+    leases expire and watchers record them as LOST."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def keep(self, backend: Any, task_id: str) -> None:
+        with self._lock:
+            self._runs[task_id] = backend
+            # A forked pool child inherits no threads: start one in each process.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._renew_forever, name="djenga-leases", daemon=True
+                )
+                self._thread.start()
+
+    def drop(self, task_id: str) -> None:
+        with self._lock:
+            self._runs.pop(task_id, None)
+
+    def _renew_forever(self) -> None:
+        while True:
+            settings = get_settings()
+            time.sleep(settings.LEASE_INTERVAL)
+            with self._lock:
+                runs = list(self._runs.items())
+            by_backend: dict[int, tuple[Any, list[str]]] = {}
+            for task_id, backend in runs:
+                by_backend.setdefault(id(backend), (backend, []))[1].append(task_id)
+            for backend, task_ids in by_backend.values():
+                try:
+                    with backend.client.pipeline(transaction=False) as pipe:
+                        for task_id in task_ids:
+                            pipe.pexpire(
+                                backend.names.lease(task_id), int(settings.LEASE_TTL * 1000)
+                            )
+                        pipe.execute()
+                except (RedisError, OSError) as exc:
+                    backend._warn_unreachable(task_ids[0], exc)
+
+
+leases = _LeaseKeeper()
 
 _warned_backends: set[str] = set()
 

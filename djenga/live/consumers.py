@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -12,7 +14,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import validate_task_id
-from ..wire import Snapshot, encode, for_viewer, group_snapshot, is_final, is_newer
+from ..wire import (
+    Snapshot,
+    encode,
+    event_for_viewer,
+    for_viewer,
+    group_snapshot,
+    is_final,
+    is_newer,
+)
 from .auth import Viewer, authorise, authorise_group
 from .hub import Frame, get_hub
 
@@ -21,10 +31,12 @@ from .hub import Frame, get_hub
 CLOSE_DONE = 1000
 CLOSE_BAD_FRAME = 4400
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_LARGE = 4413
+CLOSE_TOO_MANY = 4429
 CLOSE_OVERLOADED = 4503
 
-#: Longest client frame accepted (the only one is a small JSON "resume").
-MAX_CLIENT_FRAME = 1024
+#: Seconds over which DJENGA_MAX_CLIENT_FRAMES is counted.
+RATE_WINDOW = 10.0
 
 
 class TaskProgressConsumer(AsyncWebsocketConsumer):
@@ -37,6 +49,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
 
     # The per-task hot path goes through the relay hub, not the channel layer.
     channel_layer_alias = None
+    #: Whether a client's (epoch, seq) gets the events it missed (single tasks only).
+    recovers = True
 
     viewer: Viewer | None = None
     _pump: asyncio.Task[None] | None = None
@@ -48,6 +62,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             # (epoch, seq) the client holds; -1: nothing yet, so even seq 0 (unknown) goes.
             seq = _one(params, "seq")
             self._mark = (_one(params, "epoch"), int(seq) if seq else -1)
+            if self._mark[1] < -1:
+                raise ValueError("seq must not be negative")
             granted = await database_sync_to_async(self.authorise)(params)
         except (InvalidTaskId, ValueError):
             await self.close(code=CLOSE_BAD_FRAME)
@@ -63,19 +79,42 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         self.stay = _one(params, "stay") == "1"
         self._members: dict[str, Frame] = {}
         self._wake = asyncio.Event()
-        self._pump = asyncio.get_running_loop().create_task(self._send_frames())
+        self._received: deque[float] = deque()
         # Subscribe first, then read: nothing published in between can be missed, and
         # anything at or below what was read is dropped by _offer.
         for task_id in self.task_ids:
             await hub.watch(task_id, self._offer)
-        for frame in await asyncio.gather(*(hub.read(task_id) for task_id in self.task_ids)):
-            self._offer(frame)
+        if seq and self.recovers:
+            await self._recover()
+        else:
+            for frame in await asyncio.gather(*(hub.read(t) for t in self.task_ids)):
+                self._offer(frame)
+        # Started last, so a recovery message always precedes the snapshots.
+        self._pump = asyncio.get_running_loop().create_task(self._send_frames())
 
     def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
         """Who is watching which tasks (runs in a thread: it may touch the database)."""
         task_id = validate_task_id(self.scope["url_route"]["kwargs"]["task_id"])
         viewer = authorise(self.scope.get("user"), _one(params, "token"), task_id)
         return None if viewer is None else (viewer, [task_id])
+
+    async def _recover(self) -> None:
+        """Answer a client that says what it holds: the events it missed (recovered), or
+        ``recovered: false`` and then a fresh snapshot (docs/protocol.md)."""
+        task_id = self.task_ids[0]
+        recovery = await get_hub().read_since(task_id, *self._mark)
+        public = recovery.frame.snapshot.get("public") or ()
+        events = [
+            event_for_viewer(event, staff=self.viewer.staff, public=public)
+            for event in recovery.events
+        ]
+        message = {"type": "recovery", "recovered": recovery.recovered, "task_id": task_id}
+        message.update(epoch=recovery.frame.snapshot.get("epoch"), events=events)
+        await self.send(text_data=encode(message))
+        if not recovery.recovered:
+            self._mark = (None, -1)
+        self._offer(recovery.frame)
+        self._wake.set()  # the mark moved: the pump decides whether the snapshot is news
 
     def compose(self) -> tuple[Snapshot, str]:
         """The snapshot to send now and its text, as this viewer may see it."""
@@ -85,9 +124,20 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.viewer is None:
             return
+        settings = get_settings()
+        now = time.monotonic()
+        self._received.append(now)
+        while self._received and self._received[0] < now - RATE_WINDOW:
+            self._received.popleft()
+        if len(self._received) > settings.MAX_CLIENT_FRAMES:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        if text_data is not None and len(text_data) > settings.MAX_CLIENT_FRAME:
+            await self.close(code=CLOSE_TOO_LARGE)
+            return
         try:
-            if text_data is None or len(text_data) > MAX_CLIENT_FRAME:
-                raise ValueError("expected a small text frame")
+            if text_data is None:
+                raise ValueError("expected a text frame")
             message = json.loads(text_data)
             if not isinstance(message, dict) or message.get("type") != "resume":
                 raise ValueError("unknown message")
@@ -99,7 +149,10 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_FRAME)
             return
         self._mark = (epoch if isinstance(epoch, str) else None, seq)
-        self._wake.set()
+        if self.recovers:
+            await self._recover()
+        else:
+            self._wake.set()
 
     async def disconnect(self, code: int) -> None:
         if self._pump is not None:
@@ -139,6 +192,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
 class GroupProgressConsumer(TaskProgressConsumer):
     """``ws/djenga/groups/?token=<group token>``: one full group snapshot per change
     (see :func:`djenga.wire.group_snapshot`), coalesced like single tasks."""
+
+    recovers = False
 
     def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
         granted = authorise_group(self.scope.get("user"), _one(params, "token"))

@@ -12,13 +12,16 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from ..conf import get_settings
 from ..connection import redis_names, redis_url
 from ..keys import RedisNames
+from ..store import LEASED_STATES, PUBLISH_LUA, REFUSED, lost_call
 from ..wire import Snapshot, decode, encode, for_viewer, pending_snapshot
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,15 @@ class Frame:
 Watcher = Callable[[Frame], None]
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """The answer to a reconnecting client: the events it missed, or "not recovered"."""
+
+    recovered: bool
+    events: list[dict[str, Any]]
+    frame: Frame
+
+
 class RelayHub:
     """Subscribes to the channels of watched tasks and calls each watcher with new frames.
 
@@ -62,6 +74,9 @@ class RelayHub:
         self._client = redis.asyncio.Redis.from_url(url)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._leased: set[str] = set()  # watched tasks last seen running: check their leases
+        self._publish_script = self._client.register_script(PUBLISH_LUA)
         self._connections = 0
 
     def watchers_of(self, task_id: str) -> int:
@@ -97,7 +112,29 @@ class RelayHub:
     async def read(self, task_id: str) -> Frame:
         """The task's stored snapshot (PENDING with no steps if there is none)."""
         raw = await self._client.hget(self.names.task(task_id), "snap")
-        return Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+        frame = Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+        self._note(frame)
+        return frame
+
+    async def read_since(self, task_id: str, epoch: str | None, seq: int) -> Recovery:
+        """What a client at (``epoch``, ``seq``) missed: the events after ``seq`` if the
+        log still holds all of them in the same epoch, else ``recovered=False``."""
+        log = self.names.log(task_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hget(self.names.task(task_id), "snap")
+            pipe.xrange(log, min=f"{seq + 1}-0")
+            pipe.xrange(log, count=1)
+            raw, entries, oldest = await pipe.execute()
+        frame = Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+        self._note(frame)
+        first_kept = int(oldest[0][0].split(b"-")[0]) if oldest else None
+        recovered = (
+            raw is not None
+            and frame.snapshot.get("epoch") == epoch
+            and (first_kept is None or first_kept <= seq + 1 or not entries)
+        )
+        events = [decode(fields[b"e"]) for _entry, fields in entries] if recovered else []
+        return Recovery(recovered, events, frame)
 
     async def read_recent(self, limit: int) -> list[Snapshot]:
         """Snapshots of the ``limit`` most recently updated tasks, newest first."""
@@ -112,11 +149,12 @@ class RelayHub:
 
     async def close(self) -> None:
         """Stop reading and close both connections."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        for task in (self._reader, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._sweeper = None
         await self._client.aclose()
 
     # -- internals -----------------------------------------------------------------------
@@ -149,10 +187,53 @@ class RelayHub:
                 logger.info("djenga relay: unsubscribe from %s failed (%s)", channel, exc)
 
     def _ensure_reader(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.get_running_loop().create_task(
-                self._read_forever(), name="djenga-relay-hub"
-            )
+            self._reader = loop.create_task(self._read_forever(), name="djenga-relay-hub")
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep_forever(), name="djenga-lease-check")
+
+    def _note(self, frame: Frame) -> None:
+        """Remember whether a task is running, so its lease gets checked."""
+        task_id = frame.snapshot.get("task_id")
+        if isinstance(task_id, str):
+            if frame.snapshot.get("state") in LEASED_STATES:
+                self._leased.add(task_id)
+            else:
+                self._leased.discard(task_id)
+
+    async def _sweep_forever(self) -> None:
+        """Record watched tasks whose worker stopped renewing their lease as LOST; the
+        write publishes the LOST snapshot, which reaches watchers like any other."""
+        while True:
+            settings = get_settings()
+            await asyncio.sleep(max(0.2, min(2.0, settings.LEASE_TTL / 4)))
+            watched = [t for t in self._leased if self.names.channel(t) in self._watchers]
+            self._leased.intersection_update(watched)
+            if not watched:
+                continue
+            try:
+                await self._record_lost(watched)
+            except (RedisError, OSError) as exc:
+                logger.info("djenga relay: lease check failed (%s)", exc)
+
+    async def _record_lost(self, task_ids: list[str]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hget(self.names.task(task_id), "snap")
+                pipe.exists(self.names.lease(task_id))
+                pipe.ttl(self.names.task(task_id))
+            replies = await pipe.execute()
+        for index, task_id in enumerate(task_ids):
+            raw, leased, ttl = replies[3 * index : 3 * index + 3]
+            if leased or raw is None:
+                continue
+            call = lost_call(self.names, decode(raw), ttl)
+            if (
+                call is not None
+                and await self._publish_script(keys=call[0], args=call[1]) != REFUSED
+            ):
+                logger.warning("djenga relay: task %s lost its worker (lease expired)", task_id)
 
     async def _subscribe(self, channel: str) -> None:
         try:
@@ -211,6 +292,8 @@ class RelayHub:
             self._dispatch(channel, frame)
 
     def _dispatch(self, channel: str, frame: Frame) -> None:
+        if channel != self.names.firehose():
+            self._note(frame)
         for watcher in list(self._watchers.get(channel, ())):
             try:
                 watcher(frame)

@@ -72,7 +72,7 @@ def test_one_round_trip_per_update(redis_server, celery_app, redis_client):
     # Ten updates: ten EVALSHA calls, each running the script's commands once; the
     # client sent nothing else (INFO is ours).
     assert calls.pop("cmdstat_evalsha") == 10
-    inside_script = {"hincrby", "hget", "hset", "xadd", "expire", "publish", "zadd",
+    inside_script = {"hincrby", "hget", "hset", "xadd", "expire", "publish", "zadd", "set",
                      "zremrangebyrank", "zremrangebyscore"}  # fmt: skip
     assert {f"cmdstat_{name}" for name in inside_script} <= set(calls)
     # each update published on the task's channel and on the all-tasks channel

@@ -72,11 +72,54 @@ async def test_resume_skips_what_the_client_has():
     socket = await open_socket(
         sent.id, token=make_token(sent.id), seq=done["seq"], epoch=done["epoch"], stay=1
     )
-    assert await socket.receive_nothing(timeout=0.3)
-    await socket.send_to(text_data=json.dumps({"type": "resume", "seq": 1, "epoch": done["epoch"]}))
+    recovery = await socket.receive_json_from(timeout=5)
+    assert recovery == {
+        "type": "recovery", "recovered": True, "task_id": sent.id, "epoch": done["epoch"],
+        "events": [],
+    }  # fmt: skip
+    assert await socket.receive_nothing(timeout=0.3)  # nothing newer than what it holds
+    await socket.send_json_to({"type": "resume", "seq": 3, "epoch": done["epoch"]})
     again = await socket.receive_json_from(timeout=5)
-    assert again["seq"] == done["seq"]
+    assert again["recovered"] is True
+    seqs = [event["seq"] for event in again["events"]]
+    assert seqs[0] == 4 and seqs[-1] == done["seq"] and seqs == sorted(seqs)
+    assert all("worker" not in event for event in again["events"])  # customers' view
+    snapshot = await socket.receive_json_from(timeout=5)
+    assert snapshot["seq"] == done["seq"] and snapshot["state"] == "SUCCESS"
     await socket.disconnect()
+
+
+async def test_another_epoch_is_not_recovered_and_gets_a_fresh_snapshot():
+    sent = tasks.steal_the_moon.delay(Gru(), Moon())
+    done = await wait_for_state(sent.id, "SUCCESS")
+    socket = await open_socket(sent.id, token=make_token(sent.id), seq=99, epoch="gone")
+    recovery = await socket.receive_json_from(timeout=5)
+    assert (recovery["type"], recovery["recovered"], recovery["events"]) == ("recovery", False, [])
+    snapshot = await socket.receive_json_from(timeout=5)
+    assert snapshot["seq"] == done["seq"] and snapshot["epoch"] == done["epoch"]
+    assert await close_code(socket) == 1000
+
+
+async def test_oversized_frames_close_with_4413():
+    task_id = "too-large"
+    socket = await open_socket(task_id, token=make_token(task_id))
+    await socket.receive_json_from(timeout=5)
+    await socket.send_to(text_data=json.dumps({"type": "resume", "pad": "x" * 2000}))
+    assert await close_code(socket) == 4413
+
+
+async def test_too_many_frames_close_with_4429():
+    task_id = "too-chatty"
+    socket = await open_socket(task_id, token=make_token(task_id), stay=1)
+    await socket.receive_json_from(timeout=5)
+    for _ in range(21):
+        await socket.send_json_to({"type": "resume", "seq": 0})
+    for _ in range(100):  # each resume is answered (recovery + snapshot) until the close
+        output = await socket.receive_output(5)
+        if output["type"] == "websocket.close":
+            assert output["code"] == 4429
+            return
+    raise AssertionError("never closed")
 
 
 @pytest.mark.parametrize("token_kind", ["missing", "garbage", "other-task", "expired", "tampered"])
@@ -106,7 +149,7 @@ async def test_bad_tokens_are_refused_with_4403(token_kind, monkeypatch):
         {"bytes_data": b"\x00\x01"},
         {"text_data": json.dumps({"type": "subscribe", "task": "*"})},
         {"text_data": json.dumps({"type": "resume", "seq": -1})},
-        {"text_data": "[" * 5000},
+        {"text_data": "[" * 500},
     ],
 )
 async def test_bad_frames_close_with_4400(frame):

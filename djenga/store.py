@@ -1,0 +1,76 @@
+"""The one writer of task records: the Lua call that stores, logs, leases and publishes a
+snapshot, used by the worker's backend and by watchers that record a task as LOST."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from .conf import get_settings
+from .keys import RedisNames
+from .wire import Snapshot, TaskState, encode
+
+PUBLISH_LUA = resources.files("djenga.celery").joinpath("publish.lua").read_text()
+
+#: States in which a worker holds the task's lease.
+LEASED_STATES = frozenset({TaskState.STARTED, TaskState.PROGRESS})
+#: What publish.lua returns when its only-if-seq guard refused the write.
+REFUSED = -1
+
+
+def lease_ms(state: str) -> int:
+    """The lease argument for a snapshot in ``state``: renew, drop (0) or leave alone (-1)."""
+    if state in LEASED_STATES:
+        return int(get_settings().LEASE_TTL * 1000)
+    return -1 if state == TaskState.PENDING else 0
+
+
+def publish_call(
+    names: RedisNames,
+    task_id: str,
+    snapshot: Snapshot,
+    events: Sequence[dict[str, Any]],
+    *,
+    expires: int,
+    only_if_seq: int | None = None,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one publish.lua call (see the script for their meaning)."""
+    settings = get_settings()
+    keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
+    args = [
+        encode(snapshot),
+        int(expires or 0),
+        settings.EVENT_LOG_LENGTH,
+        names.channel(task_id),
+        names.firehose(),
+        secrets.token_hex(4),
+        repr(time.time()),
+        settings.RECENT_TASKS,
+        task_id,
+        lease_ms(str(snapshot.get("state"))),
+        "" if only_if_seq is None else str(only_if_seq),
+        *(encode(event) for event in events),
+    ]
+    return keys, args
+
+
+def lost_call(names: RedisNames, stored: Snapshot, ttl: int) -> tuple[list[str], list[Any]] | None:
+    """The call that records a leased task whose lease expired as LOST, guarded so a
+    live worker's update always wins; None if ``stored`` is not in a leased state."""
+    from .celery.detail import TaskDetail
+
+    if stored.get("state") not in LEASED_STATES or not stored.get("task_id"):
+        return None
+    detail = TaskDetail.from_snapshot(stored)
+    detail.finish(TaskState.LOST)
+    return publish_call(
+        names,
+        stored["task_id"],
+        detail.snapshot(),
+        detail.drain_events(),
+        expires=max(ttl, 0),
+        only_if_seq=int(stored.get("seq") or 0),
+    )
