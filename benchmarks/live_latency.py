@@ -33,7 +33,7 @@ from djenga.testing import RedisServer  # noqa: E402
 from djenga.testing.redis_server import free_port  # noqa: E402
 
 FANOUTS = (1, 100, 1_000)
-SINGLES, SINGLES_WARMUP = 30, 5  # phase 1: one update at a time, each awaited by every client
+SINGLES, SINGLES_WARMUP = 55, 5  # phase 1: one update at a time, each awaited by every client
 UPDATES, WARMUP = 200, 20  # phase 2: UPDATES at RATE per second, not awaited
 RATE = 100.0
 GAP = 0.02  # seconds between two updates of phase 1

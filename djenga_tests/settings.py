@@ -78,6 +78,12 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 DJENGA_CELERY_MODULE = "djenga_tests.celery"
+# The reliability suite shortens these to see lost workers and redeliveries in seconds.
+DJENGA_LEASE_TTL = float(os.environ.get("DJENGA_LEASE_TTL", 20))
+DJENGA_LEASE_INTERVAL = float(os.environ.get("DJENGA_LEASE_INTERVAL", 5))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
+}
 
 # channels-redis, with the fixes DESIGN.md asks for: a socket timeout above its 5 s
 # BZPOPMIN (redis-py 8 otherwise drops idle consumers) and room for bursts.

@@ -139,6 +139,27 @@ def chatty(self, n):
     return n
 
 
+@app.task(bind=True, base=DetailTask, name="gru.burst")
+def burst(self, n):
+    """n update_step calls, each published (no coalescing): a flood of updates."""
+    self.start_step(1, "Flood")
+    for i in range(n):
+        self.update_step(1, f"update {i + 1}", done=i + 1, total=n)
+    self.end_step()
+    return n
+
+
+@app.task(bind=True, base=DetailTask, name="gru.redeliverable", steps=STEPS,
+          acks_late=True, reject_on_worker_lost=True)
+def redeliverable(self, seconds_per_step):
+    """Acknowledged only when done: if its worker dies, the broker delivers it again."""
+    for step, _description in STEPS:
+        self.start_step(step)
+        time.sleep(seconds_per_step)
+        self.end_step()
+    return "done"
+
+
 @app.task(name="gru.plain")
 def plain(x):
     """A plain Celery task on the same app: results must work exactly as with redis://."""

@@ -150,22 +150,31 @@ class RedisDetailBackend(RedisBackend):
         except (RedisError, OSError) as exc:
             self._warn_unreachable(detail.task_id or "?", exc)
 
-    def expected_durations(self, task_name: str) -> dict[str, float]:
-        """Mean duration of each step over the last successful runs of ``task_name``,
-        keyed by ``str(step key)``; empty if unknown or Redis is away."""
+    def run_context(self, task_id: str, task_name: str) -> tuple[Snapshot | None, dict[str, float]]:
+        """What a starting run needs to know, in one round trip: the task's previous
+        snapshot (an earlier attempt under the same id) and its steps' mean durations
+        over the last successful runs of ``task_name`` (keyed by ``str(step key)``)."""
         try:
-            raw = self.client.lrange(self.names.durations(task_name), 0, DURATION_SAMPLES - 1)
+            durations_key: str | None = self.names.durations(task_name)
         except InvalidTaskId:
-            return {}
+            durations_key = None
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hget(self.names.task(task_id), "snap")
+                if durations_key:
+                    pipe.lrange(durations_key, 0, DURATION_SAMPLES - 1)
+                replies = pipe.execute()
         except (RedisError, OSError) as exc:
-            self._warn_unreachable(task_name, exc)
-            return {}
+            self._warn_unreachable(task_id, exc)
+            return None, {}
+        previous = decode(replies[0]) if replies[0] is not None else None
         samples: dict[str, list[float]] = {}
-        for item in raw:
+        for item in replies[1] if durations_key else ():
             for key, seconds in decode(item).items():
                 if isinstance(seconds, (int, float)):
                     samples.setdefault(key, []).append(float(seconds))
-        return {key: sum(values) / len(values) for key, values in samples.items()}
+        means = {key: sum(values) / len(values) for key, values in samples.items()}
+        return previous, means
 
     def get_detail(self, task_id: str) -> Snapshot | None:
         """The latest stored snapshot of the task, or None if djenga has none."""

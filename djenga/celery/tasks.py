@@ -21,6 +21,9 @@ __all__ = ["DetailTask", "Step", "TaskDetail"]
 
 logger = logging.getLogger(__name__)
 
+#: States of a stored snapshot that a new run under the same id follows as its next attempt.
+RERUN_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "LOST"})
+
 
 class DetailTask(Task):
     """A Celery task that tells watchers which step it is on.
@@ -108,11 +111,14 @@ class DetailTask(Task):
         reporter = self._reporter
         backend = reporter.backend
         detail = reporter.detail
-        if backend is not None and self.steps:
-            expected = backend.expected_durations(self.name)
-            detail.expect(
-                {key: expected[str(key)] for key, _ in self.steps if str(key) in expected}
-            )
+        if backend is not None:
+            previous, expected = backend.run_context(task_id, self.name)
+            # A run after an unfinished one under the same id (a retry, or a redelivery
+            # after its worker died) is the next attempt: watchers see it start over.
+            if previous is not None and previous.get("state") in RERUN_STATES:
+                detail.attempt = max(detail.attempt, int(previous.get("attempt") or 1) + 1)
+            if self.steps:
+                detail.expect({k: expected[str(k)] for k, _ in self.steps if str(k) in expected})
         detail.start(
             worker=self.request.hostname,
             args=saferepr(args, maxlen=1000),

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a new watcher waits for Redis to confirm its subscription before reading.
 SUBSCRIBE_TIMEOUT = 5.0
+#: Connections one hub uses for reads (its pub/sub connection is one more).
+READ_CONNECTIONS = 16
 
 
 class Frame:
@@ -71,7 +73,12 @@ class RelayHub:
         self.names = names
         self._watchers: dict[str, set[Watcher]] = {}  # channel -> watchers
         self._confirmed: dict[str, asyncio.Event] = {}
-        self._client = redis.asyncio.Redis.from_url(url)
+        # Reads of many joining watchers share a few connections and queue for them,
+        # rather than opening one each (redis-py's plain pool refuses past its limit).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=READ_CONNECTIONS, timeout=SUBSCRIBE_TIMEOUT
+        )
+        self._client = redis.asyncio.Redis(connection_pool=pool)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -266,7 +273,7 @@ class RelayHub:
                 for event in self._confirmed.values():
                     event.clear()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # one connection per process: retry briskly
             finally:
                 self._pubsub = None
                 with contextlib.suppress(RedisError, OSError):

@@ -14,7 +14,7 @@ from djenga.live.auth import make_group_token
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
 
-from .live_helpers import ORIGIN, close_code, frames_until_close, open_socket
+from .live_helpers import ORIGIN, close_code, frames_until_close
 
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("celery_worker")]
 
@@ -24,7 +24,8 @@ def test_timeline_rows_from_events():
         {"seq": 1, "type": "sent", "at": 10.0},
         {"seq": 2, "type": "started", "at": 10.5, "attempt": 1, "worker": "w@h"},
         {"seq": 3, "type": "step_started", "at": 11.0, "key": 1, "description": "Fly"},
-        {"seq": 4, "type": "step_updated", "at": 11.5, "key": 1, "message": "up", "done": 3, "total": 10},
+        {"seq": 4, "type": "step_updated", "at": 11.5, "key": 1, "message": "up",
+         "done": 3, "total": 10},
         {"seq": 5, "type": "step_ended", "at": 12.25, "key": 1},
         {"seq": 6, "type": "started", "at": 13.0, "attempt": 2},
         {"seq": 7, "type": "finished", "at": 14.0, "state": "FAILURE",
@@ -32,7 +33,8 @@ def test_timeline_rows_from_events():
     ]  # fmt: skip
     rows = build_timeline(events)
     assert [r.label for r in rows] == [
-        "Sent to the queue", "Started", "Step started", "Update", "Step ended", "Started", "Finished",
+        "Sent to the queue", "Started", "Step started", "Update", "Step ended", "Started",
+        "Finished",
     ]  # fmt: skip
     assert rows[1].text == "attempt 1 on w@h"
     assert rows[3].text == "up (3 of 10)"

@@ -12,13 +12,17 @@
 //   stay           keep listening after a final state (a re-run starts a new epoch)
 //   label          heading; default the task's name, or "Tasks" in group mode
 // Host attributes set: data-state (task or group state), data-connection, data-mode ("task" | "group").
-// Parts: root, header, label, count, state, bar, bar-fill, percent, error, status;
-//   single-task: steps, step step-<state>, step-marker, step-description, step-elapsed, step-message;
+// Parts: root, header, label, elapsed (time taken, ticking while the task runs), eta ("about 8 s left"),
+//   count, state, bar, bar-fill, percent, error, status;
+//   single-task: steps, step step-<state>, step-marker, step-description, step-elapsed, step-bar, step-bar-fill,
+//   step-count ("3 of 10": step-bar and step-count only show for a step that reports a total), step-message;
 //   group: tasks, task task-<state lowercased>, task-marker, task-name, task-step, task-bar, task-bar-fill.
 // Events (bubbling, composed): djenga:update and djenga:done (detail: the task or group snapshot),
 //   djenga:error (detail: {code, reason}).
 // Colours: --djenga-text, -muted, -bg, -border, -accent, -done, -failed, -font, -radius, -bar-height,
-//   --djenga-task-bar-height and --djenga-tasks-max-height (scrolls a long group list).
+//   --djenga-task-bar-height, --djenga-step-bar-height and --djenga-tasks-max-height (scrolls a long group list).
+// Frames: single-task mode renders snapshots (no `type`, or "snapshot"), group mode "group" frames; any other
+//   frame, such as the "recovery" message that may open a reconnect, is skipped.
 
 const FINAL_STATES = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
 const STATE_LABELS = {
@@ -60,6 +64,9 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 // Task text is untrusted and loosely typed; anything that isn't a string or number shows as nothing.
 const text = (v) => (typeof v === 'string' || num(v) !== null ? String(v) : '');
+const clamp = (v, low, high) => Math.min(high, Math.max(low, v));
+// A count as people write it: 3 (never 3.0), 2.5, at most two decimals.
+const formatCount = (n) => String(Math.round(n * 100) / 100);
 
 /** Format a duration in ms as "0.4 s", "12 s", "3 min 05 s" or "2 h 07 min"; '' if unknown. */
 export function formatElapsed(ms) {
@@ -74,17 +81,51 @@ export function formatElapsed(ms) {
   return `${Math.floor(total / 3600)} h ${pad(Math.floor(total / 60) % 60)} min`;
 }
 
+/** "about 8 s left", "about 3 min left", or "almost done" at 0; '' if unknown. Takes seconds. */
+export function formatEta(seconds) {
+  if (num(seconds) === null) return '';
+  const whole = Math.ceil(seconds - 1e-6); // round up: "about 0 s left" would be a broken promise
+  if (whole <= 0) return 'almost done';
+  if (whole < 60) return `about ${whole} s left`;
+  return `about ${whole < 3600 ? `${Math.round(whole / 60)} min` : formatElapsed(whole * 1000)} left`;
+}
+
+// From `start` (seconds since epoch) to `end`, or while unended to `nowMs`; null without a start.
+const spanMs = (start, end, nowMs) => (start === null ? null : (end !== null ? end * 1000 : nowMs) - start * 1000);
+
 /**
- * Milliseconds a step has taken. A running step counts up to `nowMs` (server clock), but never
- * past `capMs`: once the task itself is final, a step stuck in "running" must stop ticking.
+ * Milliseconds a step has taken: the server's `duration` once it ended. A running step counts up
+ * to `nowMs` (server clock), but never past `capMs`: once the task itself is final, a step stuck
+ * in "running" must stop ticking.
  */
 export function stepElapsedMs(step, nowMs, capMs = null) {
   const start = num(step?.started_at);
-  if (start === null) return null;
-  const end = num(step.ended_at);
-  if (end !== null) return (end - start) * 1000;
-  if (step.state !== 'running') return null;
-  return (capMs !== null ? capMs : nowMs) - start * 1000;
+  const end = num(step?.ended_at);
+  if (start === null || (end === null && step.state !== 'running')) return null;
+  if (end !== null && num(step.duration) !== null) return step.duration * 1000;
+  return spanMs(start, end, capMs ?? nowMs);
+}
+
+/** Milliseconds the task has taken, counting up to `nowMs` while it runs (`capMs` as for steps). */
+export function taskElapsedMs(snap, nowMs, capMs = null) {
+  return spanMs(num(snap?.started_at), num(snap?.ended_at), capMs ?? nowMs);
+}
+
+/** Seconds the task has left at `nowMs` (server clock): `eta` counted down since `updated_at`, never below 0. */
+export function etaSeconds(snap, nowMs) {
+  const eta = num(snap?.eta);
+  if (eta === null || isFinalState(snap.state)) return null;
+  const updatedAt = num(snap.updated_at);
+  return Math.max(0, eta - (updatedAt === null ? 0 : Math.max(0, nowMs / 1000 - updatedAt)));
+}
+
+/** A step's own progress when it reports a total: {percent (0-100), text: "3 of 10"}, else null. */
+export function stepProgress(step) {
+  const total = num(step?.total);
+  if (total === null || total <= 0) return null;
+  const done = num(step.done) ?? 0;
+  const percent = Math.round(clamp(done / total, 0, 1) * 10000) / 100; // two decimals keep style.width stable
+  return { percent, text: `${formatCount(done)} of ${formatCount(total)}` };
 }
 
 /**
@@ -114,7 +155,7 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 // Floor, not round: "100%" must only ever show for a finished task (and 37.5 reads "37%").
 // The epsilon keeps float noise such as 57.99999999999999 from reading one percent low.
-const floorPercent = (p) => (p === null ? null : Math.floor(Math.min(100, Math.max(0, p)) + 1e-9));
+const floorPercent = (p) => (p === null ? null : Math.floor(clamp(p, 0, 100) + 1e-9));
 
 /** Derive what the UI shows from a snapshot, tolerating any missing field. */
 export function summarize(snap) {
@@ -194,19 +235,25 @@ const TEMPLATE = `
   }
   .djenga-header { display: flex; align-items: baseline; justify-content: space-between; gap: 8px; margin-bottom: 8px; }
   .djenga-label { flex: 1; font-weight: 600; overflow-wrap: anywhere; }
-  .djenga-count { flex: none; font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); }
+  :is(.djenga-elapsed, .djenga-eta, .djenga-count) {
+    flex: none; font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); white-space: nowrap;
+  }
   .djenga-state { flex: none; font-size: 0.8em; padding: 0 0.6em; border: 1px solid; border-radius: 999px; }
-  :is(.djenga-state, .djenga-count, .djenga-error, .djenga-status, .djenga-steps, .djenga-tasks,
-    .djenga-step-message, .djenga-step-elapsed, .djenga-task-step):empty { display: none; }
+  :is(.djenga-state, .djenga-eta, .djenga-count, .djenga-error, .djenga-status, .djenga-steps, .djenga-tasks,
+    .djenga-step-message, .djenga-step-elapsed, .djenga-step-count, .djenga-task-step):empty { display: none; }
   .djenga-root [hidden] { display: none !important; }
   .djenga-progress { display: flex; align-items: center; gap: 10px; }
-  .djenga-bar {
-    flex: 1; height: var(--djenga-bar-height, 8px); overflow: hidden; border-radius: 999px;
-    background: color-mix(in srgb, var(--_border) 60%, transparent);
+  :is(.djenga-bar, .djenga-task-bar, .djenga-step-bar) {
+    overflow: hidden; border-radius: 999px; background: color-mix(in srgb, var(--_border) 60%, transparent);
   }
+  .djenga-bar { flex: 1; height: var(--djenga-bar-height, 8px); }
   .djenga-bar:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
-  :is(.djenga-bar-fill, .djenga-task-bar-fill) { width: 0; height: 100%; transition: width 0.3s ease-out; }
-  @media (prefers-reduced-motion: reduce) { :is(.djenga-bar-fill, .djenga-task-bar-fill) { transition: none; } }
+  :is(.djenga-bar-fill, .djenga-task-bar-fill, .djenga-step-bar-fill) {
+    width: 0; height: 100%; transition: width 0.3s ease-out;
+  }
+  @media (prefers-reduced-motion: reduce) {
+    :is(.djenga-bar-fill, .djenga-task-bar-fill, .djenga-step-bar-fill) { transition: none; }
+  }
   .djenga-percent { min-width: 4ch; text-align: right; font-variant-numeric: tabular-nums; color: var(--_muted); }
   /* Four colours for the task's state: running (accent), done, failed, and muted for the rest. */
   :host(:is([data-state="STARTED"], [data-state="PROGRESS"], [data-state="RETRY"])) { --_tone: var(--_accent); }
@@ -215,15 +262,24 @@ const TEMPLATE = `
   :host([data-state="REVOKED"]) { --_tone: var(--_muted); }
   .djenga-state { color: var(--_tone, var(--_muted)); }
   .djenga-bar-fill { background: var(--_tone, var(--_accent)); }
+  :is(.djenga-task-bar-fill, .djenga-step-bar-fill) { background: var(--_tone); } /* a row's own tone, set below */
   .djenga-steps { list-style: none; margin: 10px 0 0; padding: 0; }
-  .djenga-step { display: grid; grid-template-columns: 1.25em 1fr auto; column-gap: 0.5em; align-items: baseline; padding: 2px 0; }
-  .djenga-step-marker { text-align: center; color: var(--_muted); }
+  /* Steps: a row per step, toned by the step's state; a step reporting a total gets its own small bar. */
+  .djenga-step {
+    --_tone: var(--_muted);
+    display: grid; grid-template-columns: 1.25em 1fr auto; column-gap: 0.5em; align-items: baseline; padding: 2px 0;
+  }
+  .djenga-step[data-state="done"] { --_tone: var(--_done); }
+  .djenga-step[data-state="failed"] { --_tone: var(--_failed); }
+  .djenga-step[data-state="running"] { --_tone: var(--_accent); }
+  :is(.djenga-step-marker, .djenga-task-marker) { text-align: center; color: var(--_tone); }
   .djenga-step-description { overflow-wrap: anywhere; }
-  .djenga-step-elapsed { font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); white-space: nowrap; }
+  :is(.djenga-step-elapsed, .djenga-step-count) {
+    font-size: 0.85em; font-variant-numeric: tabular-nums; color: var(--_muted); white-space: nowrap; text-align: right;
+  }
+  .djenga-step-bar { grid-column: 2; align-self: center; height: var(--djenga-step-bar-height, 4px); margin: 2px 0; }
   .djenga-step-message { grid-column: 2 / -1; font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
-  .djenga-step[data-state="done"] .djenga-step-marker { color: var(--_done); }
-  .djenga-step[data-state="failed"] :is(.djenga-step-marker, .djenga-step-description) { color: var(--_failed); }
-  .djenga-step[data-state="running"] .djenga-step-marker { color: var(--_accent); }
+  .djenga-step[data-state="failed"] .djenga-step-description { color: var(--_failed); }
   .djenga-step[data-state="running"] .djenga-step-description { font-weight: 600; }
   .djenga-step:is([data-state="pending"], [data-state="skipped"]) .djenga-step-description { color: var(--_muted); }
   /* Group mode: one row per task, toned by the task's own state. */
@@ -239,13 +295,8 @@ const TEMPLATE = `
   .djenga-task:is([data-state="STARTED"], [data-state="PROGRESS"], [data-state="RETRY"]) { --_tone: var(--_accent); }
   .djenga-task[data-state="SUCCESS"] { --_tone: var(--_done); }
   .djenga-task:is([data-state="FAILURE"], [data-state="LOST"]) { --_tone: var(--_failed); }
-  .djenga-task-marker { text-align: center; color: var(--_tone); }
   .djenga-task-name { overflow-wrap: anywhere; }
-  .djenga-task-bar {
-    height: var(--djenga-task-bar-height, 4px); overflow: hidden; border-radius: 999px;
-    background: color-mix(in srgb, var(--_border) 60%, transparent);
-  }
-  .djenga-task-bar-fill { background: var(--_tone); }
+  .djenga-task-bar { height: var(--djenga-task-bar-height, 4px); }
   .djenga-task-step { grid-column: 2 / -1; font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
   .djenga-task:is([data-state="FAILURE"], [data-state="LOST"]) .djenga-task-step { color: var(--_failed); }
   .djenga-error { margin: 10px 0 0; color: var(--_failed); overflow-wrap: anywhere; }
@@ -255,6 +306,8 @@ const TEMPLATE = `
 <div class="djenga-root" part="root">
   <div class="djenga-header" part="header">
     <span class="djenga-label" part="label"></span>
+    <span class="djenga-elapsed" part="elapsed" hidden><span class="djenga-sr">Time taken: </span><span></span></span>
+    <span class="djenga-eta" part="eta"></span>
     <span class="djenga-count" part="count"></span>
     <span class="djenga-state" part="state"></span>
   </div>
@@ -282,6 +335,25 @@ const setOrRemove = (node, name, value) => (value ? node.setAttribute(name, valu
 // Writes only what changed, so re-rendering a long list on every frame touches little of the DOM.
 const setText = (node, value) => { if (node.textContent !== value) node.textContent = value; };
 const setAttr = (node, name, value) => { if (node.getAttribute(name) !== value) node.setAttribute(name, value); };
+const setWidth = (fill, percent) => {
+  const width = `${percent ?? 0}%`;
+  if (fill.style.width !== width) fill.style.width = width;
+};
+
+/** Set a fill's width without its transition: the first value shown is not a change to animate. */
+function jumpWidth(fill, percent) {
+  fill.style.transition = 'none';
+  setWidth(fill, percent);
+  fill.getBoundingClientRect(); // flush styles while the transition is off
+  fill.style.removeProperty('transition');
+}
+
+/** A bar (part `part`) around its fill (part `part`-fill). */
+function makeBar(className, part) {
+  const bar = el('div', className, part);
+  bar.append(el('div', `${className}-fill`, `${part}-fill`));
+  return bar;
+}
 
 function makeMarker(className, part) {
   const marker = el('span', className, part);
@@ -296,11 +368,37 @@ function setMarker(marker, glyph, spoken) {
   setText(marker.lastChild, spoken);
 }
 
+/** Give a step or task row (its marker first) a new state: data-state, part names and marker. */
+function setRowState(li, state, part, glyph, spoken) {
+  if (li.dataset.state === state) return;
+  li.dataset.state = state;
+  li.setAttribute('part', part);
+  setMarker(li.firstChild, glyph, spoken);
+}
+
 function makeStepItem() {
   const li = el('li', 'djenga-step');
+  const bar = makeBar('djenga-step-bar', 'step-bar');
+  bar.setAttribute('aria-hidden', 'true'); // only the overall bar is a progressbar; step-count says it in words
+  bar.hidden = true;
   li.append(makeMarker('djenga-step-marker', 'step-marker'), el('span', 'djenga-step-description', 'step-description'),
-    el('span', 'djenga-step-elapsed', 'step-elapsed'), el('span', 'djenga-step-message', 'step-message'));
+    el('span', 'djenga-step-elapsed', 'step-elapsed'), bar, el('span', 'djenga-step-count', 'step-count'),
+    el('span', 'djenga-step-message', 'step-message'));
   return li;
+}
+
+/** Bring one step row up to date with step `step` at position `index` (0-based). */
+function updateStepItem(li, step, index) {
+  // Unknown states are shown as pending so part names and styling stay predictable.
+  const state = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
+  setRowState(li, state, `step step-${state}`, STEP_MARKERS[state], `${state}: `);
+  const [, description, , bar, count, message] = li.children;
+  const progress = stepProgress(step);
+  setText(description, text(step.description) || `Step ${index + 1}`);
+  bar.hidden = !progress;
+  setWidth(bar.firstChild, progress?.percent);
+  setText(count, progress?.text ?? '');
+  setText(message, text(step.message));
 }
 
 /** A group row's key: its task_id, else (or if that repeats) its position. `taken` holds keys used so far. */
@@ -311,25 +409,18 @@ function rowKey(member, index, taken) {
 
 function makeTaskItem() {
   const li = el('li', 'djenga-task');
-  const bar = el('div', 'djenga-task-bar', 'task-bar');
-  bar.append(el('div', 'djenga-task-bar-fill', 'task-bar-fill'));
-  li.append(makeMarker('djenga-task-marker', 'task-marker'), el('span', 'djenga-task-name', 'task-name'), bar,
-    el('span', 'djenga-task-step', 'task-step'));
+  li.append(makeMarker('djenga-task-marker', 'task-marker'), el('span', 'djenga-task-name', 'task-name'),
+    makeBar('djenga-task-bar', 'task-bar'), el('span', 'djenga-task-step', 'task-step'));
   return li;
 }
 
 /** Bring one group row up to date with `summarizeMember`'s result. */
 function updateTaskItem(li, { name, state, percent, step, label }) {
-  const [marker, nameEl, bar, stepEl] = li.children;
-  if (li.dataset.state !== state) {
-    li.dataset.state = state;
-    li.setAttribute('part', `task task-${state.toLowerCase()}`);
-    setMarker(marker, TASK_MARKERS[state], `${STATE_LABELS[state]}: `);
-  }
+  const [, nameEl, bar, stepEl] = li.children;
+  setRowState(li, state, `task task-${state.toLowerCase()}`, TASK_MARKERS[state], `${STATE_LABELS[state]}: `);
   setText(nameEl, name);
   setText(stepEl, step);
-  const width = `${percent ?? 0}%`;
-  if (bar.firstChild.style.width !== width) bar.firstChild.style.width = width;
+  setWidth(bar.firstChild, percent);
   setAttr(li, 'aria-label', label);
 }
 
@@ -344,8 +435,9 @@ export class DjengaTaskProgress extends HTMLElement {
     root.innerHTML = TEMPLATE;
     const part = (name) => root.querySelector(`[part="${name}"]`);
     this._els = {
-      label: part('label'), count: part('count'), state: part('state'), bar: part('bar'), fill: part('bar-fill'),
-      percent: part('percent'), steps: part('steps'), tasks: part('tasks'), error: part('error'), status: part('status'),
+      label: part('label'), elapsed: part('elapsed'), eta: part('eta'), count: part('count'), state: part('state'),
+      bar: part('bar'), fill: part('bar-fill'), percent: part('percent'), steps: part('steps'), tasks: part('tasks'),
+      error: part('error'), status: part('status'),
       live: root.querySelector('[aria-live]'),
     };
     this._mode = 'closed'; // no attribute reflection here: constructors must not add host attributes
@@ -415,11 +507,12 @@ export class DjengaTaskProgress extends HTMLElement {
     this._memberStates = new Map(); // group mode: row key -> last member state, for announcements
     this._snap = null;
     this._offset = null; // server clock minus client clock, in ms
-    this._final = this._doneFired = this._everOpened = this._polling = this._noWebSocket = false;
-    this._fatal = ''; // set once forbidden / rejected: nothing reconnects until task-id/token/ws-url change
+    this._final = this._doneFired = this._everOpened = this._polling = this._noWebSocket = this._barShown = false;
+    this._fatal = ''; // set once forbidden / rejected: nothing reconnects until the task, group, token or ws-url change
     this._announced = null; // null = nothing rendered yet
     this._attempt = this._failsWithoutOpen = 0;
     this._els.live.textContent = this._els.status.textContent = '';
+    this._setClockText('', ''); // group mode never sets these: clear what a task showed
   }
 
   _start() {
@@ -521,7 +614,8 @@ export class DjengaTaskProgress extends HTMLElement {
   /** The `kind` ('ws' | 'poll') URL for this task or group, with its token first. */
   _url(kind, params = {}) {
     const group = this._group;
-    return buildUrl(this.getAttribute(`${kind}-url`) || DEFAULT_URLS[group ? 'group' : 'task'][kind], group ? '' : this.getAttribute('task-id'),
+    const template = this.getAttribute(`${kind}-url`) || DEFAULT_URLS[group ? 'group' : 'task'][kind];
+    return buildUrl(template, group ? '' : this.getAttribute('task-id'),
       { token: this.getAttribute(group ? 'group-token' : 'token'), ...params }, { websocket: kind === 'ws' });
   }
 
@@ -588,8 +682,12 @@ export class DjengaTaskProgress extends HTMLElement {
       console.warn('<djenga-task-progress> ignoring a frame that is not a JSON object', data);
       return;
     }
-    if (this._group ? snap.type != null && snap.type !== 'group' : snap.type === 'group') {
-      console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'task'} frame in ${this._group ? 'group' : 'task'} mode`);
+    // Only snapshots are rendered: untyped (or "snapshot") frames of a task, "group" frames of a
+    // group. The "recovery" message a reconnect may open with carries no state, so it is skipped.
+    if (snap.type != null && snap.type !== (this._group ? 'group' : 'snapshot')) {
+      const mode = this._group ? 'group' : 'task';
+      if (snap.type === 'recovery') return;
+      console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'non-snapshot'} frame in ${mode} mode`);
       return;
     }
     if (num(snap.v) !== null && snap.v > 1 && !this._warnedVersion) {
@@ -700,7 +798,11 @@ export class DjengaTaskProgress extends HTMLElement {
     // With no number yet, leaving aria-valuenow out makes the bar "indeterminate" to assistive tech.
     setOrRemove(els.bar, 'aria-valuenow', percent === null ? '' : String(percent));
     setOrRemove(els.bar, 'aria-valuetext', valuetext);
-    els.fill.style.width = `${percent ?? 0}%`;
+    // A page opened on a finished (or half-done) task shows its width at once rather than growing
+    // it from 0, so a screenshot or a glance right after the first frame is already right.
+    if (this._barShown || percent === null) setWidth(els.fill, percent);
+    else jumpWidth(els.fill, percent);
+    this._barShown ||= percent !== null;
     els.percent.textContent = percent === null ? '' : `${percent}%`;
     els.error.textContent = this._fatal || error;
   }
@@ -738,33 +840,34 @@ export class DjengaTaskProgress extends HTMLElement {
 
     const list = this._els.steps;
     while (list.children.length > steps.length) list.lastElementChild.remove();
-    steps.forEach((step, i) => {
-      const li = list.children[i] || list.appendChild(makeStepItem());
-      // Unknown states are shown as pending so part names and styling stay predictable.
-      const stepState = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
-      li.dataset.state = stepState;
-      li.setAttribute('part', `step step-${stepState}`);
-      const [marker, description, , message] = li.children;
-      setMarker(marker, STEP_MARKERS[stepState], `${stepState}: `);
-      description.textContent = text(step.description) || `Step ${i + 1}`;
-      message.textContent = text(step.message);
-    });
-    this._renderElapsed();
+    steps.forEach((step, i) => updateStepItem(list.children[i] || list.appendChild(makeStepItem()), step, i));
+    this._renderClock();
 
-    const ticking = this._live && !this._final && !this._fatal
-      && steps.some((s) => s.state === 'running' && num(s.started_at) !== null && num(s.ended_at) === null);
-    if (ticking && !this._timers.tick) this._timers.tick = setInterval(() => this._renderElapsed(), 1000);
+    // The clocks (task elapsed, eta, running steps) tick on server time between frames.
+    const ticking = this._live && !this._final && !this._fatal && (num(snap?.started_at) !== null || num(snap?.eta) !== null
+      || steps.some((s) => s.state === 'running' && num(s.started_at) !== null && num(s.ended_at) === null));
+    if (ticking && !this._timers.tick) this._timers.tick = setInterval(() => this._renderClock(), 1000);
     else if (!ticking) this._clearTimer('tick');
   }
 
-  _renderElapsed() {
+  /** The time texts: the task's elapsed and eta in the header, each step's elapsed. */
+  _renderClock() {
     const snap = this._snap;
     const items = this._els.steps.children;
     const now = Date.now() + (this._offset ?? 0);
+    // Once the task is final, nothing counts past its last update.
     const cap = this._final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
+    this._setClockText(formatElapsed(taskElapsedMs(snap, now, cap)), formatEta(etaSeconds(snap, now)));
     stepsOf(snap).forEach((step, i) => {
-      if (items[i]) items[i].children[2].textContent = formatElapsed(stepElapsedMs(step, now, cap));
+      if (items[i]) setText(items[i].children[2], formatElapsed(stepElapsedMs(step, now, cap)));
     });
+  }
+
+  _setClockText(elapsed, eta) {
+    const els = this._els;
+    els.elapsed.hidden = !elapsed;
+    setText(els.elapsed.lastChild, elapsed);
+    setText(els.eta, eta);
   }
 
   // --- small utilities -------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""A whole djenga deployment in processes of its own: Redis, a Celery worker, daphne.
+
+Each part can be killed, stopped and started again, always by the pid it was started
+with, so failure scenarios act on real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from djenga.celery.app import DjengaCelery
+from djenga.celery.results import AsyncDetailedResult
+from djenga.testing import RedisServer
+from djenga_tests.tests.fixtures import ROOT, Daphne
+
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class Worker:
+    """``celery -A djenga_tests worker`` in a process of its own."""
+
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.env, self.name = env, name
+        self.process: subprocess.Popen | None = None
+        self.log = Path(env["DJENGA_DATA_DIR"], f"{name}.log")
+
+    def start(self) -> Worker:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "djenga_tests", "worker", "-l", "INFO",
+             "--pool", "threads", "--concurrency", "4", "-n", f"{self.name}@%h",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies without acknowledging or reporting anything."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+
+class Stack:
+    """Redis + worker + daphne for one scenario; ``app`` sends tasks to it."""
+
+    def __init__(self, data_dir: str, **settings: str) -> None:
+        self.redis = RedisServer().start()
+        self.url = self.redis.url(15)
+        self.env = dict(
+            os.environ, REDIS_URL=self.url, DJENGA_DATA_DIR=data_dir, PYTHONUNBUFFERED="1",
+            **settings,
+        )  # fmt: skip
+        for command in (["migrate", "--noinput", "-v", "0"], ["demo_user"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command], cwd=ROOT, env=self.env, check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.workers = [Worker(self.env, "worker-1").start()]
+        self.web = Daphne(self.url, data_dir)
+        self.web.env.update(settings)
+        self.web.start()
+        self.app = DjengaCelery(
+            "reliability", broker=self.url, backend="redisd://" + self.url.split("://", 1)[1],
+            set_as_current=False,
+        )  # fmt: skip
+        self.app.conf.broker_transport_options = {
+            "visibility_timeout": float(settings.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
+        }
+        self.wait_for_worker()
+
+    def wait_for_worker(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.app.control.ping(timeout=0.5):
+                return
+        raise TimeoutError("the worker did not answer")
+
+    def send(self, name: str, *args, **options) -> str:
+        return self.app.send_task(name, args=args, **options).id
+
+    def details(self, task_id: str) -> dict:
+        return AsyncDetailedResult(task_id, app=self.app).details()
+
+    def wait_for(self, task_id: str, predicate, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            details = self.details(task_id)
+            if predicate(details):
+                return details
+            time.sleep(0.05)
+        raise AssertionError(f"{task_id}: condition not met; last {self.details(task_id)}")
+
+    def ws_url(self, path: str, **params) -> str:
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        return f"ws://127.0.0.1:{self.web.port}{path}" + (f"?{query}" if query else "")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.web.stop()
+        self.redis.close()
+
+
+async def watch(url: str, *, timeout: float = 60, **connect) -> dict:
+    """Connect, collect every message until the server closes; returns messages and code."""
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosed
+
+    messages: list[dict] = []
+    async with ws_connect(url, origin=ORIGIN, open_timeout=10, **connect) as socket:
+        try:
+            async with asyncio.timeout(timeout):
+                async for text in socket:
+                    messages.append(json.loads(text))
+        except ConnectionClosed:
+            pass
+        code = socket.close_code
+    return {"messages": messages, "code": code}
+
+
+def snapshots(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if "type" not in m]
