@@ -41,12 +41,13 @@ class Worker:
         self.log = Path(env["DJENGA_DATA_DIR"], f"{name}.log")
 
     def start(self) -> Worker:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "djenga_tests", "worker", "-l", "INFO",
-             "--pool", "threads", "--concurrency", "4", "-n", f"{self.name}@%h",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "djenga_tests", "worker", "-l", "INFO",
+                 "--pool", "threads", "--concurrency", "4", "-n", f"{self.name}@%h",
+                 "--without-gossip", "--without-mingle"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         return self
 
     def kill(self) -> None:

@@ -121,13 +121,12 @@ class Daphne:
         sys.path.insert(0, str(ROOT))
         from dev import demo_daphne_limits  # the demo's and compose file's daphne limits
 
-        log = Path(self.env["DJENGA_DATA_DIR"], "daphne.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             *demo_daphne_limits(), "djenga_tests.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
+        with Path(self.env["DJENGA_DATA_DIR"], "daphne.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                 *demo_daphne_limits(), "djenga_tests.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
