@@ -59,6 +59,7 @@ def test_task_page_shows_the_timeline_and_the_traceback(page, daphne, artifacts)
     timeline = page.locator("table.djenga-timeline").inner_text()
     for text in ("Sent to the queue", "Started", "Step started", "Step ended", "Finished"):
         assert text in timeline
+    page.wait_for_timeout(600)
     page.screenshot(path=str(artifacts / "console-failed-task.png"), full_page=True)
 
 
@@ -106,3 +107,21 @@ def test_the_customer_widget_never_shows_the_traceback(page, daphne):
     )
     assert "hunter2" not in text and "Traceback" not in text
     assert "The task failed." in text
+
+
+def test_html_in_task_data_is_inert_in_the_console(page, daphne):
+    """Reliability scenario 9, for the console (the widget's twin is in test_widget.py)."""
+    payload = '<img src=x onerror="window.__pwned=1">'
+    sent = tasks.say.delay(payload, "<script>window.__pwned=2</script>", 0.2)
+    sent.get(timeout=15)
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/")
+    row = page.locator(f"djenga-task-console tr[data-task-id='{sent.id}']")
+    row.wait_for(timeout=10_000)
+    assert page.locator("djenga-task-console img").count() == 0
+    page.goto(f"{daphne.url}/djenga/console/tasks/{sent.id}/")
+    page.wait_for_selector("djenga-task-progress[data-state=SUCCESS]")
+    timeline = page.locator("table.djenga-timeline").inner_text()
+    assert payload in timeline
+    assert page.locator("table.djenga-timeline img").count() == 0
+    assert page.evaluate("() => window.__pwned") is None

@@ -75,6 +75,7 @@ def test_demo_page_shows_the_four_steps_advancing_and_finishing(page, daphne, ar
         assert any(description in text for text in texts)
     bar.focus()
     assert page.evaluate("() => document.activeElement.tagName") == "DJENGA-TASK-PROGRESS"
+    page.wait_for_timeout(600)  # let the bar finish its transition
     page.locator("djenga-task-progress").screenshot(path=str(artifacts / "widget-finished.png"))
 
 
@@ -152,3 +153,44 @@ def test_forbidden_is_final_and_reported(page, daphne):
     assert [e["code"] for e in events if e["name"] == "djenga:error"] == [4403]
     error = page.locator("djenga-task-progress [part=error]")
     assert error.inner_text() == "You are not allowed to watch this task." and error.is_visible()
+
+
+def test_group_mode_shows_one_overall_bar_and_each_member(page, daphne, artifacts):
+    from celery import group
+
+    from djenga.live.auth import make_group_token
+
+    result = group(tasks.wait_in_step.s(0.3 * i) for i in range(1, 5)).apply_async()
+    ids = [member.id for member in result.results]
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(daphne.url + "/")
+    page.evaluate(
+        """async (token) => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             el.setAttribute('group-token', token);
+             el.setAttribute('label', 'Importing 4 files');
+             document.body.append(el);
+           }""",
+        make_group_token(ids),
+    )
+    snapshot = wait_final(page)
+    widget = page.locator("djenga-task-progress")
+    assert widget.get_attribute("data-mode") == "group"
+    assert snapshot["type"] == "group" and snapshot["state"] == "SUCCESS"
+    assert [t["task_id"] for t in snapshot["tasks"]] == ids
+    assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
+    assert widget.locator("[part~=task]").count() == 4
+    assert "4 of 4 done" in widget.locator("[part=count]").inner_text()
+    page.wait_for_timeout(600)  # let the bars finish their transitions
+    widget.screenshot(path=str(artifacts / "widget-group.png"))
+
+
+def test_sub_progress_and_eta_are_shown(page, daphne):
+    sent = tasks.chatty.delay(2_000)
+    mount(page, daphne.url, sent.id)
+    snapshot = wait_final(page)
+    assert snapshot["steps"][0]["total"] == 2000
+    widget = page.locator("djenga-task-progress")
+    assert widget.locator("[part=step-count]").inner_text() == "2000 of 2000"
+    assert widget.locator("[part=elapsed]").inner_text().strip() != ""
