@@ -12,6 +12,12 @@ from django.core.checks import Error, Warning, register
 from .conf import get_settings
 
 _PREFIX_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+POSITIVE_INTEGERS = (
+    "EVENT_LOG_LENGTH", "TOKEN_MAX_AGE", "RECENT_TASKS", "MAX_WATCHERS", "MAX_CLIENT_FRAME",
+    "MAX_CLIENT_FRAMES",
+)  # fmt: skip
+#: Settings in seconds, and whether 0 is allowed.
+SECONDS = {"LEASE_TTL": False, "LEASE_INTERVAL": False, "MIN_UPDATE_INTERVAL": True}
 
 
 @register()
@@ -47,7 +53,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="djenga.E002",
             )
         )
-    for name in ("EVENT_LOG_LENGTH", "TOKEN_MAX_AGE"):
+    for name in POSITIVE_INTEGERS:
         value = getattr(conf, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             messages.append(
@@ -57,9 +63,42 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="djenga.E003",
                 )
             )
+    messages.extend(_check_numbers(conf))
     if conf.CELERY_MODULE is not None:
         messages.extend(_check_celery_module(conf.CELERY_MODULE))
     return messages
+
+
+def _check_numbers(conf: Any) -> list[Any]:
+    messages = []
+    for name, allow_zero in SECONDS.items():
+        value = getattr(conf, name)
+        valid = _is_number(value) and (value > 0 or (allow_zero and value == 0))
+        if not valid:
+            messages.append(
+                Error(
+                    f"DJENGA_{name} is {value!r}, not a "
+                    + ("number of seconds >= 0." if allow_zero else "positive number of seconds."),
+                    hint=f"Remove it to use the default ({_default(name)}).",
+                    id="djenga.E005",
+                )
+            )
+    leases = [getattr(conf, name) for name in ("LEASE_TTL", "LEASE_INTERVAL")]
+    lease_ok = all(_is_number(value) and value > 0 for value in leases)
+    if lease_ok and conf.LEASE_INTERVAL >= conf.LEASE_TTL:
+        messages.append(
+            Error(
+                f"DJENGA_LEASE_INTERVAL ({conf.LEASE_INTERVAL}) is not shorter than "
+                f"DJENGA_LEASE_TTL ({conf.LEASE_TTL}): running tasks would be reported LOST.",
+                hint="Renew leases several times per TTL, e.g. an interval of TTL / 4.",
+                id="djenga.E006",
+            )
+        )
+    return messages
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_celery_module(path: Any) -> list[Any]:

@@ -53,3 +53,22 @@ def test_celery_module_that_cannot_be_imported():
     ((check_id, message),) = ids_and_messages()
     assert check_id == "djenga.E004"
     assert message.startswith("DJENGA_CELERY_MODULE is 'no.such.module', which cannot be imported")
+
+
+@override_settings(DJENGA_LEASE_TTL=0, DJENGA_MIN_UPDATE_INTERVAL=-1)
+def test_bad_seconds():
+    assert ids_and_messages() == [
+        ("djenga.E005", "DJENGA_LEASE_TTL is 0, not a positive number of seconds."),
+        ("djenga.E005", "DJENGA_MIN_UPDATE_INTERVAL is -1, not a number of seconds >= 0."),
+    ]
+
+
+@override_settings(DJENGA_LEASE_TTL=5, DJENGA_LEASE_INTERVAL=5)
+def test_lease_interval_must_be_shorter_than_its_ttl():
+    assert ids_and_messages() == [
+        (
+            "djenga.E006",
+            "DJENGA_LEASE_INTERVAL (5) is not shorter than DJENGA_LEASE_TTL (5): "
+            "running tasks would be reported LOST.",
+        )
+    ]
