@@ -87,14 +87,25 @@ def test(args: list[str]) -> int:
 
 def demo(args: list[str]) -> int:
     ensure_venv()
+    # The rest runs on the venv's Python, which has djenga and the embedded server.
+    os.execv(str(PYTHON), [str(PYTHON), str(Path(__file__).resolve()), "_demo", *args])
+    return 1  # not reached
+
+
+def run_demo(args: list[str]) -> int:
+    """Redis (embedded unless REDIS_URL), a worker and daphne; Ctrl-C stops them all."""
+    from djenga.testing import RedisServer
+    from djenga.testing.processes import ManagedProcess
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stopped by a supervisor: clean up too
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = None
-    children: list[subprocess.Popen] = []
+    children: list[ManagedProcess] = []
     try:
         if not env.get("REDIS_URL"):
-            sys.path.insert(0, str(ROOT))
-            from djenga.testing import RedisServer
-
             server = RedisServer().start()
             env["REDIS_URL"] = server.url(15)
             log(f"started {Path(server.binary).name} (pid {server.pid}) at {env['REDIS_URL']}")
@@ -107,23 +118,19 @@ def demo(args: list[str]) -> int:
         web = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "8000",
                *demo_daphne_limits(), "djenga_tests.asgi:application"]  # fmt: skip
         for command in (worker, web):
-            children.append(subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env))
-            log(f"started {' '.join(str(c) for c in command[1:4])} (pid {children[-1].pid})")
-        log("demo running at http://127.0.0.1:8000  (Ctrl-C stops everything)")
-        while all(child.poll() is None for child in children):
+            child = ManagedProcess()
+            child.process = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
+            children.append(child)
+            log(f"started {' '.join(str(c) for c in command[1:4])} (pid {child.pid})")
+        log("demo running at http://127.0.0.1:8000  (staff: admin / admin; Ctrl-C stops all)")
+        while all(child.process.poll() is None for child in children):
             time.sleep(0.5)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.stop()
         if server is not None:
             server.close()
         log("stopped everything the demo started")
@@ -136,7 +143,7 @@ def demo_daphne_limits() -> list[str]:
             "--websocket-max-message-size", "65536"]  # fmt: skip
 
 
-COMMANDS = {"test": test, "demo": demo}
+COMMANDS = {"test": test, "demo": demo, "_demo": run_demo}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -26,6 +26,7 @@ import redis.asyncio  # noqa: E402
 from websockets.client import ClientProtocol  # noqa: E402
 from websockets.frames import Close, Opcode  # noqa: E402
 from websockets.http11 import Response  # noqa: E402
+from websockets.protocol import State  # noqa: E402
 from websockets.typing import Origin  # noqa: E402
 from websockets.uri import parse_uri  # noqa: E402
 
@@ -119,8 +120,9 @@ class Client(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.ws.send_close(1000)
-            self._flush()
+            if self.ws.state is State.OPEN:
+                self.ws.send_close(1000)
+                self._flush()
             self.transport.close()
 
     def _flush(self) -> None:

