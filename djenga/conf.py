@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,20 +56,26 @@ class DjengaSettings:
     MAX_CLIENT_FRAMES: int
 
 
-@functools.cache
 def get_settings() -> DjengaSettings:
     """Return djenga's settings; outside a configured Django project, the defaults."""
-    values = dict(DEFAULTS)
     from django.conf import settings
 
-    if settings.configured:
-        for name in DEFAULTS:
-            values[name] = getattr(settings, f"DJENGA_{name}", DEFAULTS[name])
-    return DjengaSettings(**values)
+    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return _project_settings()
+    return DjengaSettings(**DEFAULTS)  # not cached: Django may be configured later
+
+
+@functools.cache
+def _project_settings() -> DjengaSettings:
+    from django.conf import settings
+
+    return DjengaSettings(
+        **{name: getattr(settings, f"DJENGA_{name}", default) for name, default in DEFAULTS.items()}
+    )
 
 
 def reset_settings(**kwargs: Any) -> None:
     """Forget the cached settings (connected to Django's ``setting_changed`` signal)."""
     setting = kwargs.get("setting")
     if setting is None or setting.startswith("DJENGA_") or setting.startswith("CELERY_"):
-        get_settings.cache_clear()
+        _project_settings.cache_clear()

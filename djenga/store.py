@@ -36,8 +36,13 @@ def publish_call(
     *,
     expires: int,
     only_if_seq: int | None = None,
+    upkeep: bool = False,
 ) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of one publish.lua call (see the script for their meaning)."""
+    """KEYS and ARGV of one publish.lua call (see the script for their meaning).
+
+    Upkeep (expiries, lease, index trimming) is done for any event other than a plain
+    ``step_updated``, or when ``upkeep`` asks for it.
+    """
     settings = get_settings()
     keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
     args = [
@@ -52,6 +57,7 @@ def publish_call(
         task_id,
         lease_ms(str(snapshot.get("state"))),
         "" if only_if_seq is None else str(only_if_seq),
+        "1" if upkeep or any(e.get("type") != "step_updated" for e in events) else "0",
         *(encode(event) for event in events),
     ]
     return keys, args

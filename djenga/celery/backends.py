@@ -29,6 +29,8 @@ DETAIL_SCHEMES: dict[str, str] = {"redisd": "redis", "redisds": "rediss"}
 
 _BACKEND_PATH = "djenga.celery.backends:RedisDetailBackend"
 _REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
+#: One publish in this many does the upkeep even if it is a plain update.
+UPKEEP_EVERY = 64
 #: Successful runs whose step durations are kept per task name, and for how long (ETA).
 DURATION_SAMPLES = 20
 DURATION_TTL = 30 * 24 * 3600
@@ -62,6 +64,7 @@ class RedisDetailBackend(RedisBackend):
         self._warn_lock = threading.Lock()
         self._last_warning = 0.0
         self._suppressed = 0
+        self._publishes = 0
 
     def _params_from_url(self, url: str, defaults: dict[str, Any]) -> dict[str, Any]:
         return super()._params_from_url(to_redis_url(url), defaults)
@@ -104,7 +107,17 @@ class RedisDetailBackend(RedisBackend):
         with detail.lock:
             snapshot = detail.snapshot()
             events = detail.drain_events()
-        keys, args = publish_call(self.names, task_id, snapshot, events, expires=self.expires)
+        # Plain updates skip the upkeep, except every UPKEEP_EVERY-th (leases are also
+        # renewed by the worker's lease thread).
+        self._publishes += 1
+        keys, args = publish_call(
+            self.names,
+            task_id,
+            snapshot,
+            events,
+            expires=self.expires,
+            upkeep=self._publishes % UPKEEP_EVERY == 0,
+        )
         try:
             return int(self._publish_script(keys=keys, args=args))
         except (RedisError, OSError) as exc:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from ..conf import get_settings
 from ..errors import InvalidTaskId
@@ -26,6 +28,8 @@ from ..wire import (
 from .auth import Viewer, authorise, authorise_group
 from .hub import Frame, get_hub
 
+logger = logging.getLogger(__name__)
+
 # Close codes (docs/protocol.md). Refusals come after accept(), so the browser can tell a
 # final "no" from a network error (a refused handshake reaches it as 1006).
 CLOSE_DONE = 1000
@@ -34,6 +38,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_OVERLOADED = 4503
+CLOSE_UNAVAILABLE = 1011  # Redis unreachable while joining: try again
 
 #: Seconds over which DJENGA_MAX_CLIENT_FRAMES is counted.
 RATE_WINDOW = 10.0
@@ -82,13 +87,19 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         self._received: deque[float] = deque()
         # Subscribe first, then read: nothing published in between can be missed, and
         # anything at or below what was read is dropped by _offer.
-        for task_id in self.task_ids:
-            await hub.watch(task_id, self._offer)
-        if seq and self.recovers:
-            await self._recover()
-        else:
-            for frame in await asyncio.gather(*(hub.read(t) for t in self.task_ids)):
-                self._offer(frame)
+        try:
+            for task_id in self.task_ids:
+                await hub.watch(task_id, self._offer)
+            if seq and self.recovers:
+                await self._recover()
+            else:
+                for frame in await asyncio.gather(*(hub.read(t) for t in self.task_ids)):
+                    self._offer(frame)
+        except (RedisError, OSError) as exc:
+            logger.warning("djenga relay: cannot serve %s now (%s)", self.task_ids, exc)
+            await self._stop_watching()
+            await self.close(code=CLOSE_UNAVAILABLE)  # the widget retries
+            return
         # Started last, so a recovery message always precedes the snapshots.
         self._pump = asyncio.get_running_loop().create_task(self._send_frames())
 
@@ -157,6 +168,9 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._pump is not None:
             self._pump.cancel()
+        await self._stop_watching()
+
+    async def _stop_watching(self) -> None:
         if self.viewer is not None:
             self.viewer = None
             hub = get_hub()

@@ -287,9 +287,13 @@ class RelayHub:
             if confirmed is not None:
                 confirmed.set()
                 # What was published while we were away is gone: re-read the truth.
+                # (Nothing stored, e.g. Redis restarted empty: wait for the next update
+                # rather than show watchers a PENDING task that is running.)
                 if reconnected and channel != self.names.firehose():
                     task_id = self.names.task_id_from_channel(channel)
-                    self._dispatch(channel, await self.read(task_id))
+                    raw = await self._client.hget(self.names.task(task_id), "snap")
+                    if raw is not None:
+                        self._dispatch(channel, Frame(decode(raw)))
         elif kind == "message" and channel != self.control_channel:
             try:
                 frame = Frame(decode(message["data"]))
