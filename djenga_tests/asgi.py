@@ -1,5 +1,6 @@
 """ASGI entry point of the example project: Django over HTTP, djenga's relay over WebSockets."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -24,3 +25,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything loaded so far lives as long as the process: move it out of the cyclic
+# collector's sight, so its pauses with many sockets open stay short (docs/deployment.md).
+gc.freeze()
