@@ -57,20 +57,30 @@ async def test_1_client_away_for_3_seconds_gets_what_it_missed(stack):
     assert final["seq"] == stack.details(task_id)["seq"]
 
 
-async def test_2_redis_restarted_mid_task(stack):
-    task_id = stack.send("gru.steal_the_moon_declared", Gru(pace=0.8), Moon())
+async def through_redis_outage(stack, pace: float, outage) -> tuple[list[dict], dict]:
+    """Run a 4-step task and a watcher through ``outage(stack)``; the frames seen and the
+    stored final snapshot."""
+    task_id = stack.send("gru.steal_the_moon_declared", Gru(pace=pace), Moon())
     stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
     url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
     watcher = asyncio.create_task(watch(url, timeout=60))
-    await asyncio.sleep(0.5)
-    await asyncio.to_thread(stack.redis.restart)  # no persistence: everything is gone
+    await outage(stack)
     seen = await watcher
     final = await asyncio.to_thread(stack.wait_for, task_id, is_final, 30)
     assert final["state"] == "SUCCESS"
     frames = snapshots(seen["messages"])
     assert frames[-1]["state"] == "SUCCESS" and frames[-1]["seq"] == final["seq"]
-    assert len({f["epoch"] for f in frames}) == 2  # watchers resynced onto the new history
     assert_ordered(frames)
+    return frames, final
+
+
+async def test_2_redis_restarted_mid_task(stack):
+    async def restart(stack) -> None:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(stack.redis.restart)  # no persistence: everything is gone
+
+    frames, _final = await through_redis_outage(stack, 0.8, restart)
+    assert len({f["epoch"] for f in frames}) == 2  # watchers resynced onto the new history
 
 
 async def test_3_daphne_restarted_mid_task(stack):
@@ -274,19 +284,13 @@ async def test_10_burst_of_10000_updates(stack):
 
 
 async def test_11_redis_away_for_a_while(stack):
-    task_id = stack.send("gru.steal_the_moon_declared", Gru(pace=1.5), Moon())
-    stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
-    url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
-    watcher = asyncio.create_task(watch(url, timeout=60))
-    await asyncio.sleep(0.3)
-    stack.redis.stop()
-    await asyncio.sleep(2.0)  # the task goes on without Redis
-    await asyncio.to_thread(stack.redis.start)
-    seen = await watcher
-    final = await asyncio.to_thread(stack.wait_for, task_id, is_final, 30)
-    assert final["state"] == "SUCCESS"
-    frames = snapshots(seen["messages"])
-    assert frames[-1]["seq"] == final["seq"] and frames[-1]["state"] == "SUCCESS"
+    async def away(stack) -> None:
+        await asyncio.sleep(0.3)
+        stack.redis.stop()
+        await asyncio.sleep(2.0)  # the task goes on without Redis
+        await asyncio.to_thread(stack.redis.start)
+
+    frames, final = await through_redis_outage(stack, 1.5, away)
     after_outage = [f for f in frames if f["epoch"] == final["epoch"]]
     assert len(after_outage) >= 2  # progress resumed live once Redis came back
 
