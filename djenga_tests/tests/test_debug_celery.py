@@ -63,3 +63,39 @@ def test_autoreload_option_is_offered():
 
     parser = Command().create_parser("manage.py", "debug_celery")
     assert "--autoreload" in parser.format_help()
+
+
+@pytest.mark.backend
+def test_autoreload_restarts_the_worker_when_code_changes(redis_server, tmp_path):
+    env = dict(os.environ, REDIS_URL=redis_server.url, PYTHONUNBUFFERED="1")
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "debug_celery", "--autoreload", "--",
+             "-Q", "autoreload-test", "-n", "autoreload@%h"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    watched = ROOT / "djenga_tests" / "minions.py"
+    try:
+        wait_for_text(log, "ready.", count=1)
+        os.utime(watched)  # a code change, as far as the reloader can tell
+        wait_for_text(log, "changed, reloading", count=1)
+        wait_for_text(log, "ready.", count=2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_for_text(log, text: str, count: int, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.read_text().count(text) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} x{count} not in the worker's output:\n{log.read_text()}")
