@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -56,26 +55,31 @@ class DjengaSettings:
     MAX_CLIENT_FRAMES: int
 
 
+_cached: DjengaSettings | None = None
+
+
 def get_settings() -> DjengaSettings:
-    """Return djenga's settings; outside a configured Django project, the defaults."""
+    """Return djenga's settings; outside a configured Django project, the defaults.
+
+    Cached once Django's settings are there (it is on every update's path); the cache is
+    cleared on ``setting_changed``. Defaults are never cached: Django may come later.
+    """
+    global _cached
+    if _cached is not None:
+        return _cached
     from django.conf import settings
 
-    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-        return _project_settings()
-    return DjengaSettings(**DEFAULTS)  # not cached: Django may be configured later
-
-
-@functools.cache
-def _project_settings() -> DjengaSettings:
-    from django.conf import settings
-
-    return DjengaSettings(
+    if not (settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
+        return DjengaSettings(**DEFAULTS)
+    _cached = DjengaSettings(
         **{name: getattr(settings, f"DJENGA_{name}", default) for name, default in DEFAULTS.items()}
     )
+    return _cached
 
 
 def reset_settings(**kwargs: Any) -> None:
     """Forget the cached settings (connected to Django's ``setting_changed`` signal)."""
     setting = kwargs.get("setting")
     if setting is None or setting.startswith("DJENGA_") or setting.startswith("CELERY_"):
-        _project_settings.cache_clear()
+        global _cached
+        _cached = None

@@ -3,7 +3,7 @@ snapshot, used by the worker's backend and by watchers that record a task as LOS
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -45,19 +45,19 @@ def publish_call(
     """
     settings = get_settings()
     keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
+    upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
+    numbers = (
+        f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
+        f"{lease_ms(str(snapshot.get('state')))} {int(upkeep)} {time.time()!r}"
+    )
     args = [
         encode(snapshot),
-        int(expires or 0),
-        settings.EVENT_LOG_LENGTH,
+        numbers,
+        task_id,
         names.channel(task_id),
         names.firehose(),
-        secrets.token_hex(4),
-        repr(time.time()),
-        settings.RECENT_TASKS,
-        task_id,
-        lease_ms(str(snapshot.get("state"))),
+        os.urandom(4).hex(),
         "" if only_if_seq is None else str(only_if_seq),
-        "1" if upkeep or any(e.get("type") != "step_updated" for e in events) else "0",
         *(encode(event) for event in events),
     ]
     return keys, args
