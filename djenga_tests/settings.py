@@ -85,13 +85,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
 }
 
-# channels-redis, with the fixes DESIGN.md asks for: a socket timeout above its 5 s
-# BZPOPMIN (redis-py 8 otherwise drops idle consumers) and room for bursts.
+# channels-redis (for your own consumers; djenga's relay does not need it), with the fixes
+# it needs: a socket timeout above its 5 s BZPOPMIN (redis-py 8 otherwise drops idle
+# consumers), room for bursts, and a connection pool that does not refuse at 100.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            # redis-py 8's pool stops at 100 connections; a thousand consumers joining
+            # and leaving groups at once need more.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 2000}],
             "capacity": 1000,
             "expiry": 60,
         },
