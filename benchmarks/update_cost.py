@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import redis
 from celery import Celery
+from harness import load_line, print_table
 
 from djenga.celery.app import DjengaCelery
 from djenga.celery.detail import TaskDetail
@@ -156,17 +157,18 @@ def report(median: dict[str, float], on_server: dict[str, float]) -> None:
         f"{'case':34} {'µs/op':>7} {'ops/s':>8} {'x PING':>7} {'x update_state':>14} "
         f"{'RTs':>3} {'Redis µs':>8}"
     )
-    print(header)
-    print("-" * len(header))
-    for name, seconds in median.items():
-        print(
+    print_table(
+        header,
+        (
             f"{name:34} {seconds * 1e6:7.1f} {1 / seconds:8,.0f} {seconds / ping:7.2f} "
             f"{seconds / state:14.2f} {ROUND_TRIPS[name]:3} {on_server[name] * 1e6:8.1f}"
-        )
+            for name, seconds in median.items()
+        ),
+    )
     ratio = median[STEP] / state
     verdict = "met" if ratio <= 0.5 else "not met"
     print(f"\nTarget update_step <= 0.5x update_state: {ratio:.2f}x -> {verdict}")
-    print(f"(1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
+    print(load_line())
 
 
 if __name__ == "__main__":

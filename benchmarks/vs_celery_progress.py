@@ -9,11 +9,9 @@ import gc
 import importlib.util
 import json
 import os
-import platform
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +19,8 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `python benchmarks/x.py` puts benchmarks/, not the root, first
 
 MISSING = [name for name in ("celery_progress", "websockets") if not importlib.util.find_spec(name)]
 if MISSING:
@@ -33,15 +29,19 @@ if MISSING:
         "pip install -e '.[bench]'. This script installs nothing itself."
     )
 
-from websockets.client import ClientProtocol  # noqa: E402
-from websockets.frames import Close, Opcode  # noqa: E402
-from websockets.http11 import Response  # noqa: E402
-from websockets.protocol import State  # noqa: E402
-from websockets.typing import Origin  # noqa: E402
-from websockets.uri import parse_uri  # noqa: E402
+from harness import (  # noqa: E402
+    Daphne,
+    StampingClient,
+    connect,
+    daphne_env,
+    machine_line,
+    migrate,
+    p50_p99_max,
+    seq_of,
+    setup_django,
+)
 
 from djenga.testing import RedisServer  # noqa: E402
-from djenga.testing.redis_server import free_port  # noqa: E402
 
 STEPS = 4
 CALLS = 3 * STEPS  # start, update, end of each step: 12 progress updates per run
@@ -69,7 +69,6 @@ TIMEOUT = 2.0  # seconds an update may take to reach every watcher
 PHASE_LIMIT = 45.0  # seconds one (way, watchers) configuration may publish for
 GOLDEN = (5**0.5 - 1) / 2
 RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")  # a log record's first line
-ORIGIN = "http://127.0.0.1:8000"
 BENCH_APP = "vs_celery_progress_asgi:application"
 
 
@@ -226,10 +225,22 @@ class Watch:
         self.sent: dict[int, float] = {}
         self.seen: dict[int, dict[int, float]] = {}
         self.frames = 0  # messages received in all
-        self.closes: list[str] = []
         self.errors: list[str] = []
         self.timeouts = 0
         self._awaited: tuple[int, asyncio.Event | None] = (0, None)
+
+    def received(
+        self, watcher: int, parse: Callable[[bytes], int | None], data: bytes, at: float
+    ) -> None:
+        """Watcher number ``watcher`` got the message ``data`` at ``at``; ``parse`` finds n."""
+        self.frames += 1
+        try:
+            n = parse(data)
+        except (ValueError, KeyError) as exc:
+            self.errors.append(f"unparsable frame: {exc!r}")
+            return
+        if n is not None:
+            self.saw(watcher, n, at)
 
     def saw(self, watcher: int, n: int, at: float) -> None:
         seen = self.seen.setdefault(n, {})
@@ -252,14 +263,6 @@ class Watch:
         return [(at - self.sent[n]) * 1000 for n in counted for at in self.seen.get(n, {}).values()]
 
 
-def djenga_update(data: bytes) -> int | None:
-    """djenga's frames are full snapshots, seq first: update n is seq n (a new task id)."""
-    if data.startswith(b'{"seq":'):
-        return int(data[7 : data.index(b",", 7)])
-    seq = json.loads(data).get("seq")
-    return seq if isinstance(seq, int) else None
-
-
 def celery_progress_update(data: bytes) -> int | None:
     """celery-progress sends its get_info() dict: n is in the description we set."""
     info = json.loads(data)
@@ -270,80 +273,24 @@ def celery_progress_update(data: bytes) -> int | None:
     return int(description.rsplit("#", 1)[1])
 
 
-class WSClient(asyncio.Protocol):
-    """A bare WebSocket client (websockets' sans-I/O protocol) stamping frames on arrival,
-    before parsing them; ``hello`` is sent once open, as celery-progress's widget does."""
+async def connect_ws(uri: str, watch: Watch, parse, hello: str | None) -> list[StampingClient]:
+    """``watch.watchers`` clients; ``hello`` is sent once open, as celery-progress's widget does
+    (without it, a client is ready at its first frame: djenga's current snapshot)."""
 
-    def __init__(self, index: int, uri: str, watch: Watch, parse, hello: str | None) -> None:
-        self.ws = ClientProtocol(parse_uri(uri), origin=Origin(ORIGIN))
-        self.index, self.watch, self.parse, self.hello = index, watch, parse, hello
-        self.ready = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+    def send_hello(client: StampingClient) -> None:
+        if hello is not None:
+            client.send_text(hello)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.ws.send_request(self.ws.connect())
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        self.ws.receive_data(data)
-        for event in self.ws.events_received():
-            if isinstance(event, Response):
-                if self.ws.handshake_exc is not None:
-                    self._fail(self.ws.handshake_exc)
-                elif self.hello is not None:
-                    self.ws.send_text(self.hello.encode())
-                    self._set_ready()
-            elif event.opcode is Opcode.TEXT:
-                self.watch.frames += 1
-                try:
-                    n = self.parse(event.data)
-                except (ValueError, KeyError) as exc:
-                    self.watch.errors.append(f"unparsable frame: {exc!r}")
-                    n = None
-                if n is not None:
-                    self.watch.saw(self.index, n, now)
-                self._set_ready()  # djenga's first frame is the current snapshot
-            elif event.opcode is Opcode.CLOSE:
-                close = Close.parse(event.data)
-                self.watch.closes.append(f"{close.code} {close.reason}".strip())
-                self._fail(ConnectionError(f"server closed: {close}"))
-        self._flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(exc or ConnectionError("connection lost"))
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            if self.ws.state is State.OPEN:
-                self.ws.send_close(1000)
-                self._flush()
-            self.transport.close()
-
-    def _flush(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.writelines([chunk for chunk in self.ws.data_to_send() if chunk])
-
-    def _set_ready(self) -> None:
-        if not self.ready.done():
-            self.ready.set_result(None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(exc)
-
-
-async def connect_ws(uri: str, count: int, watch: Watch, parse, hello: str | None) -> list:
-    loop = asyncio.get_running_loop()
-    port = parse_uri(uri).port
-    clients = [WSClient(i, uri, watch, parse, hello) for i in range(count)]
-    for start in range(0, count, 50):  # not all at once: daphne's accept backlog
-        batch = clients[start : start + 50]
-        await asyncio.gather(
-            *(loop.create_connection(lambda c=c: c, "127.0.0.1", port) for c in batch)
+    clients = [
+        StampingClient(
+            uri,
+            partial(watch.received, i, parse),
+            ready_on_frame=hello is None,
+            on_open=send_hello,
         )
-        await asyncio.wait_for(asyncio.gather(*(c.ready for c in batch)), 30)
+        for i in range(watch.watchers)
+    ]
+    await connect(clients, 50)  # not all at once: daphne's accept backlog
     return clients
 
 
@@ -379,10 +326,7 @@ async def poller(index: int, port: int, path: str, watch: Watch, interval: float
             if status != 200:
                 watch.errors.append(f"HTTP {status}: {body[:200]!r}")
             else:
-                watch.frames += 1
-                n = celery_progress_update(body)
-                if n is not None:
-                    watch.saw(index, n, now)
+                watch.received(index, celery_progress_update, body, now)
             await asyncio.sleep(interval)
     finally:
         writer.close()
@@ -399,48 +343,14 @@ def poll_interval() -> float:
     return 0.5
 
 
-class Daphne:
-    """A daphne subprocess serving ``app`` from the example project; stopped by its pid."""
+class CheckedDaphne(Daphne):
+    """A daphne whose log is read for errors after each phase it serves."""
 
     def __init__(self, app: str, env: dict[str, str], log: Path) -> None:
-        from dev import demo_daphne_limits  # the limits the demo and the compose file use
-
-        self.app, self.port, self.log = app, free_port(), log
+        super().__init__(app, env, log)
         self._read = 0
         self.first_error: list[str] = []
         self.last: Latency | None = None  # the last phase this daphne served
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                 *demo_daphne_limits(), app],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 30.0) -> Daphne:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne {self.app} exited:\n{self.log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"daphne {self.app} did not start")
-
-    def cpu(self) -> float:
-        """User + system CPU seconds of the daphne process so far."""
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def settle(self, limit: float = 20.0) -> None:
-        """Wait (up to ``limit`` s) until daphne is idle: nothing left of the last phase."""
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            before = self.cpu()
-            await asyncio.sleep(0.25)
-            if self.cpu() - before < 0.03:
-                return
 
     def new_errors(self) -> list[str]:
         """ERROR/WARNING records daphne logged since the last call; the first one's full
@@ -470,15 +380,6 @@ class Daphne:
         if late and self.last is not None:
             self.last.notes.append(describe_errors(late, "after the phase"))
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
 
 def describe_errors(records: list[str], when: str) -> str:
     kinds = sorted({record[:300] for record in records})
@@ -493,11 +394,6 @@ def abridge(traceback: list[str]) -> list[str]:
         if line.lstrip().startswith("File ") and ours:
             shown += traceback[i : i + 2]
     return [*shown, "    ...", traceback[-1]] if len(traceback) > 1 else shown
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
 @dataclass
@@ -519,13 +415,15 @@ class Latency:
         return "; ".join(self.notes)
 
 
-async def measure_latency(key: str, count: int, way: Way, daphne: Daphne, interval: float):
+async def measure_latency(
+    key: str, count: int, way: Way, daphne: CheckedDaphne, interval: float
+) -> Latency:
     from djenga.live.auth import make_token
 
     started = time.monotonic()
     watch = Watch(count)
     task_id = f"bench-{key}-{count}-{uuid.uuid4().hex[:12]}"
-    clients: list[WSClient] = []
+    clients: list[StampingClient] = []
     pollers: list[asyncio.Task] = []
     polls = [0] * count
     base = f"127.0.0.1:{daphne.port}"
@@ -533,11 +431,11 @@ async def measure_latency(key: str, count: int, way: Way, daphne: Daphne, interv
     daphne.attribute_late_errors()
     if key == "djenga":
         uri = f"ws://{base}/ws/djenga/tasks/{task_id}/?token={make_token(task_id)}"
-        clients = await connect_ws(uri, count, watch, djenga_update, None)
+        clients = await connect_ws(uri, watch, seq_of, None)
     elif key == "cp-ws":
         hello = json.dumps({"type": "check_task_completion"})
         uri = f"ws://{base}/ws/progress/{task_id}/"
-        clients = await connect_ws(uri, count, watch, celery_progress_update, hello)
+        clients = await connect_ws(uri, watch, celery_progress_update, hello)
     else:
         path = f"/celery-progress/{task_id}/"
         for i in range(count):
@@ -602,8 +500,9 @@ async def measure_latency(key: str, count: int, way: Way, daphne: Daphne, interv
         notes.append(f"stopped after {published} of {total} updates ({PHASE_LIMIT:.0f} s limit)")
     if watch.timeouts:
         notes.append(f"{watch.timeouts} updates not seen by all within {TIMEOUT:.0f} s")
-    if watch.closes:
-        notes.append(f"server closes: {sorted(set(watch.closes))}")
+    closes = [client.server_close for client in clients if client.server_close is not None]
+    if closes:
+        notes.append(f"server closes: {sorted({f'{c.code} {c.reason}'.strip() for c in closes})}")
     if watch.errors:
         notes.append(f"{len(watch.errors)} errors, e.g. {watch.errors[0]}")
     for when, records in errors.items():
@@ -613,9 +512,7 @@ async def measure_latency(key: str, count: int, way: Way, daphne: Daphne, interv
         notes.append(f"negative latency {min(values):.2f} ms: updates mismatched")
     expected = count * len(counted)
     result = Latency(
-        percentile(values, 50) if values else float("nan"),
-        percentile(values, 99) if values else float("nan"),
-        max(values) if values else float("nan"),
+        *p50_p99_max(values),
         len(values),
         len(values) / expected if expected else 0.0,
         len(counted),
@@ -636,7 +533,7 @@ async def measure_latency(key: str, count: int, way: Way, daphne: Daphne, interv
     return result
 
 
-async def measure_latencies(ways: dict[str, Way], servers: dict[str, Daphne]):
+async def measure_latencies(ways: dict[str, Way], servers: dict[str, CheckedDaphne]):
     interval = poll_interval()
     results: dict[tuple[str, int], Latency] = {}
     for count in FANOUTS:
@@ -650,55 +547,19 @@ async def measure_latencies(ways: dict[str, Way], servers: dict[str, Daphne]):
 # -- running it -----------------------------------------------------------------------------
 
 
-def machine_line(redis_client, binary: str) -> str:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    info = redis_client.info("server")
-    server = f"{Path(binary).name} {info.get('valkey_version') or info['redis_version']}"
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {server}, "
-        f"celery-progress {_version('celery-progress')}, channels-redis "
-        f"{_version('channels-redis')}, daphne {_version('daphne')}"
-    )
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import version
-
-    return version(dist)
-
-
 def main() -> None:
     wall = time.monotonic()
     with RedisServer() as server, tempfile.TemporaryDirectory(prefix="djenga-vs-cp-") as data_dir:
-        env = dict(
-            os.environ,
-            REDIS_URL=server.url(15),
-            DJENGA_DATA_DIR=data_dir,
-            DJANGO_SETTINGS_MODULE="djenga_tests.settings",
-            DJANGO_DEBUG="0",
-            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]),
-            PYTHONUNBUFFERED="1",
-        )
-        os.environ.update({k: env[k] for k in ("REDIS_URL", "DJENGA_DATA_DIR", "DJANGO_DEBUG")})
-        os.environ["DJANGO_SETTINGS_MODULE"] = env["DJANGO_SETTINGS_MODULE"]
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks", "-v", "0"],
-            cwd=ROOT, env=env, check=True,
-        )  # fmt: skip
-        servers: dict[str, Daphne] = {}
+        env = daphne_env(server.url(15), data_dir, DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
+        migrate(env)
+        servers: dict[str, CheckedDaphne] = {}
         try:
             # djenga as the example project serves it; celery-progress's two modes on a
             # daphne each (so each log and CPU figure belongs to one way).
             for key in WAYS:
                 app = "djenga_tests.asgi:application" if key == "djenga" else BENCH_APP
-                servers[key] = Daphne(app, env, Path(data_dir, f"{key}.log"))
-            import django
-
-            django.setup()
+                servers[key] = CheckedDaphne(app, env, Path(data_dir, f"{key}.log"))
+            setup_django(env)
             import redis
 
             redis_client = redis.Redis.from_url(server.url(15))
@@ -706,7 +567,9 @@ def main() -> None:
                 daphne.wait_ready()
             now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             print(f"# djenga vs celery-progress ({now})")
-            print(f"{machine_line(redis_client, server.binary)}; load {os.getloadavg()[0]:.2f}")
+            dists = ("celery-progress", "channels-redis", "daphne")
+            machine = machine_line(redis_client, server.binary, dists)
+            print(f"{machine}; load {os.getloadavg()[0]:.2f}")
 
             djenga_task, plain_task = make_tasks(server)
             ways = {
