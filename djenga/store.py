@@ -3,6 +3,7 @@ snapshot, used by the worker's backend and by watchers that record a task as LOS
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ def publish_call(
     ``step_updated``, or when ``upkeep`` asks for it.
     """
     settings = get_settings()
-    keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
+    keys, channel = _names_of(names, task_id)
     upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
     numbers = (
         f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
@@ -54,13 +55,20 @@ def publish_call(
         encode(snapshot),
         numbers,
         task_id,
-        names.channel(task_id),
+        channel,
         names.firehose(),
         os.urandom(4).hex(),
         "" if only_if_seq is None else str(only_if_seq),
         *(encode(event) for event in events),
     ]
     return keys, args
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_of(names: RedisNames, task_id: str) -> tuple[list[str], str]:
+    # Built (and the id validated) once per running task, not on every update.
+    keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
+    return keys, names.channel(task_id)
 
 
 def lost_call(names: RedisNames, stored: Snapshot, ttl: int) -> tuple[list[str], list[Any]] | None:
