@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url
 
+from . import store
 from .celery.backends import DETAIL_SCHEMES, to_redis_url
 from .conf import get_settings
 from .keys import RedisNames
-from .wire import Snapshot, decode, pending_snapshot
+from .wire import Snapshot
 
 
 def redis_url() -> str:
@@ -49,21 +50,12 @@ def sync_client() -> redis.Redis:
 
 def read_snapshot(task_id: str) -> Snapshot:
     """The stored snapshot of a task, or a PENDING one with no steps."""
-    raw = sync_client().hget(redis_names().task(task_id), "snap")
-    return decode(raw) if raw is not None else pending_snapshot(task_id)
+    return read_snapshots([task_id])[0]
 
 
 def read_snapshots(task_ids: list[str]) -> list[Snapshot]:
     """Snapshots of several tasks in one round trip, in order (PENDING for unknown ones)."""
-    client, names = sync_client(), redis_names()
-    with client.pipeline(transaction=False) as pipe:
-        for task_id in task_ids:
-            pipe.hget(names.task(task_id), "snap")
-        raws = pipe.execute()
-    return [
-        decode(raw) if raw is not None else pending_snapshot(task_id)
-        for task_id, raw in zip(task_ids, raws, strict=True)
-    ]
+    return store.read_snapshots(sync_client(), redis_names(), task_ids)
 
 
 def read_recent(limit: int) -> list[Snapshot]:
@@ -74,5 +66,4 @@ def read_recent(limit: int) -> list[Snapshot]:
 
 def read_events(task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
     """The task's logged events with seq > ``after_seq``, oldest first."""
-    entries = sync_client().xrange(redis_names().log(task_id), min=f"{after_seq + 1}-0")
-    return [decode(fields[b"e"]) for _entry_id, fields in entries]
+    return store.read_events(sync_client(), redis_names(), task_id, after_seq)

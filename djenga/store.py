@@ -12,7 +12,7 @@ from typing import Any
 
 from .conf import get_settings
 from .keys import RedisNames
-from .wire import Snapshot, TaskState, encode
+from .wire import Snapshot, TaskState, decode, encode, pending_snapshot
 
 PUBLISH_LUA = resources.files("djenga.celery").joinpath("publish.lua").read_text()
 
@@ -88,3 +88,22 @@ def lost_call(names: RedisNames, stored: Snapshot, ttl: int) -> tuple[list[str],
         expires=max(ttl, 0),
         only_if_seq=int(stored.get("seq") or 0),
     )
+
+
+def read_snapshots(client: Any, names: RedisNames, task_ids: Sequence[str]) -> list[Snapshot]:
+    """Stored snapshots of several tasks in one round trip, in order; a task djenga knows
+    nothing of gets a PENDING snapshot with no steps."""
+    with client.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hget(names.task(task_id), "snap")
+        raws = pipe.execute()
+    return [
+        decode(raw) if raw is not None else pending_snapshot(task_id)
+        for task_id, raw in zip(task_ids, raws, strict=True)
+    ]
+
+
+def read_events(client: Any, names: RedisNames, task_id: str, after_seq: int = 0) -> list[Any]:
+    """The task's logged events with seq > ``after_seq``, oldest first."""
+    entries = client.xrange(names.log(task_id), min=f"{after_seq + 1}-0")
+    return [decode(fields[b"e"]) for _entry_id, fields in entries]

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
-from ..store import PUBLISH_LUA, REFUSED, lost_call, publish_call
+from ..store import PUBLISH_LUA, REFUSED, lost_call, publish_call, read_events
 from ..wire import FINAL_STATES, Snapshot, StepState, TaskState, decode, encode
 from .detail import Event, TaskDetail
 
@@ -196,8 +196,7 @@ class RedisDetailBackend(RedisBackend):
 
     def get_events(self, task_id: str, after_seq: int = 0) -> list[Event]:
         """Events of the task's log with seq > ``after_seq``, oldest first."""
-        entries = self.client.xrange(self.names.log(task_id), min=f"{after_seq + 1}-0")
-        return [decode(fields[b"e"]) for _entry_id, fields in entries]
+        return read_events(self.client, self.names, task_id, after_seq)
 
     def finish_detail(
         self,

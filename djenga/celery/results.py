@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
+from ..store import read_snapshots
 from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer, pending_snapshot
 from .backends import RedisDetailBackend
 
@@ -83,15 +85,15 @@ class AsyncDetailedResult(AsyncResult):
             pubsub.close()
 
     async def afollow(self, timeout: float | None = 60.0) -> AsyncIterator[Snapshot]:
-        """Async twin of :meth:`follow`, on a redis.asyncio connection of its own."""
+        """Async twin of :meth:`follow`: pub/sub on a redis.asyncio connection of its own;
+        reads (with their LOST check) are :meth:`details`, in a thread."""
         backend = self.detail_backend
         client = backend.async_client()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        key, channel = backend.names.task(self.id), backend.names.channel(self.id)
+        channel = backend.names.channel(self.id)
 
         async def read() -> Snapshot:
-            raw = await client.hget(key, "snap")
-            return decode(raw) if raw is not None else pending_snapshot(self.id)
+            return await asyncio.to_thread(self.details)
 
         try:
             await pubsub.subscribe(channel)
@@ -147,17 +149,7 @@ class DetailedGroupResult:
         if not self.results:
             return group_snapshot([])
         backend = self.results[0].detail_backend
-        client, names = backend.client, backend.names
-        with client.pipeline(transaction=False) as pipe:
-            for task_id in self.task_ids:
-                pipe.hget(names.task(task_id), "snap")
-            raws = pipe.execute()
-        return group_snapshot(
-            [
-                decode(raw) if raw is not None else pending_snapshot(task_id)
-                for task_id, raw in zip(self.task_ids, raws, strict=True)
-            ]
-        )
+        return group_snapshot(read_snapshots(backend.client, backend.names, self.task_ids))
 
     @property
     def percent(self) -> float:
