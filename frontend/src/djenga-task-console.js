@@ -1,25 +1,14 @@
 // <djenga-task-console>: the agents' live list of running and recent tasks (staff only),
 // fed by ws/djenga/console/; filterable by state and name, searchable by task id.
 
-const FINAL = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
+import { formatElapsed, isFinalState } from './djenga-task-progress.js';
+
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
 
-/** "12 s", "3 min 05 s", "2 h 07 min" from seconds; '' if unknown. */
-export function formatSeconds(seconds) {
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '';
-  const s = Math.max(0, seconds);
-  if (s < 10) return `${s.toFixed(1)} s`;
-  const total = Math.floor(s);
-  const pad = (n) => String(n).padStart(2, '0');
-  if (total < 60) return `${total} s`;
-  if (total < 3600) return `${Math.floor(total / 60)} min ${pad(total % 60)} s`;
-  return `${Math.floor(total / 3600)} h ${pad(Math.floor(total / 60) % 60)} min`;
-}
-
 /** True if a task snapshot passes the filters {state, name, id}. */
 export function matches(task, { state = '', name = '', id = '' } = {}) {
-  if (state === 'ACTIVE' && FINAL.has(task.state)) return false;
+  if (state === 'ACTIVE' && isFinalState(task.state)) return false;
   if (state && state !== 'ACTIVE' && task.state !== state) return false;
   if (name && !String(task.name || '').toLowerCase().includes(name.toLowerCase())) return false;
   if (id && !String(task.task_id || '').startsWith(id.trim())) return false;
@@ -201,13 +190,13 @@ export class DjengaTaskConsole extends HTMLElement {
 
   _duration(task, cell) {
     if (!task.started_at) { cell.textContent = ''; return; }
-    const end = task.ended_at || (FINAL.has(task.state) ? task.updated_at : (Date.now() + this._offset) / 1000);
-    cell.textContent = formatSeconds(end - task.started_at);
+    const end = task.ended_at || (isFinalState(task.state) ? task.updated_at : (Date.now() + this._offset) / 1000);
+    cell.textContent = formatElapsed((end - task.started_at) * 1000);
   }
 
   _tick() {
     for (const [id, task] of this.tasks) {
-      if (!FINAL.has(task.state)) this._duration(task, this.rows.get(id).cells[6]);
+      if (!isFinalState(task.state)) this._duration(task, this.rows.get(id).cells[6]);
     }
   }
 
