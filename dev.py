@@ -101,6 +101,7 @@ def run_demo(args: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)  # stopped by a supervisor: clean up too
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if inherited ignored
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = None
     children: list[ManagedProcess] = []
