@@ -18,7 +18,8 @@ PUBLISH_LUA = resources.files("djenga.celery").joinpath("publish.lua").read_text
 
 #: States in which a worker holds the task's lease.
 LEASED_STATES = frozenset({TaskState.STARTED, TaskState.PROGRESS})
-#: What publish.lua returns when its only-if-seq guard refused the write.
+#: What publish.lua returns when it refused the write: its only-if-seq guard, or a write
+#: from an earlier attempt than the stored one.
 REFUSED = -1
 
 
@@ -49,7 +50,8 @@ def publish_call(
     upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
     numbers = (
         f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
-        f"{lease_ms(str(snapshot.get('state')))} {int(upkeep)} {time.time()!r}"
+        f"{lease_ms(str(snapshot.get('state')))} {int(upkeep)} {time.time()!r} "
+        f"{int(snapshot.get('attempt') or 1)}"
     )
     args = [
         encode(snapshot),

@@ -2,7 +2,7 @@
 -- KEYS[1] task hash (seq, epoch, snap)   KEYS[2] event log stream   KEYS[3] recent-tasks zset
 -- KEYS[4] the task's lease (alive while a worker runs it)
 -- ARGV[1] snapshot JSON object without seq/epoch
--- ARGV[2] numbers "ttl maxlen recent lease upkeep now":
+-- ARGV[2] numbers "ttl maxlen recent lease upkeep now attempt":
 --         ttl    seconds the keys live (0 = keep)      maxlen  event log length (approx.)
 --         recent size of the recent-tasks index        lease   ms to (re)set the lease for,
 --                                                               0 to drop it, -1 to leave it
@@ -10,6 +10,8 @@
 --                caller asks on step boundaries and every few updates, so plain updates
 --                of a chatty task stay cheap
 --         now    seconds since the epoch (the recent index's score)
+--         attempt the run's attempt number: a write from an earlier attempt than the stored
+--                one is refused (-1), so a retried or redelivered run never goes back
 -- ARGV[3] task id   ARGV[4] task channel   ARGV[5] all-tasks channel
 -- ARGV[6] epoch to use if this starts a new log
 -- ARGV[7] '' or a seq: then apply only if the task is still at that seq with no lease
@@ -20,11 +22,20 @@ if ARGV[7] ~= '' then
     return -1
   end
 end
-local ttl, maxlen, recent, lease, upkeep, now =
-  string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+local ttl, maxlen, recent, lease, upkeep, now, attempt =
+  string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
 ttl, recent, lease, now = tonumber(ttl), tonumber(recent), tonumber(lease), tonumber(now)
+attempt = tonumber(attempt)
+local stored = redis.call('HMGET', KEYS[1], 'epoch', 'attempt')
+local stored_attempt = tonumber(stored[2]) or 0
+if attempt < stored_attempt then
+  return -1
+end
+if attempt > stored_attempt then
+  redis.call('HSET', KEYS[1], 'attempt', attempt)
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local epoch = stored[1]
 if seq == 1 or not epoch then
   -- a new (or lost) history: start a new epoch so clients know what they hold is gone
   epoch = ARGV[6]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from traceback import format_exception
 from typing import Any, ClassVar
 
 from celery import Task
@@ -15,6 +17,7 @@ from celery.utils.saferepr import saferepr
 from redis.exceptions import RedisError
 
 from ..conf import get_settings
+from ..wire import TaskState
 from .detail import Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
 
 __all__ = ["DetailTask", "Step", "TaskDetail"]
@@ -141,8 +144,11 @@ class DetailTask(Task):
     ) -> Any:
         """Send the task; with declared steps, first store a PENDING snapshot of them so a
         page opened before a worker picks the task up already shows the steps."""
-        # A retry re-sends the running task under its own id: its snapshot must stay.
-        if self.steps and (task_id is None or task_id != self.request.id):
+        if task_id is not None and task_id == self.request.id:
+            # A retry re-sends the running task under its own id: its snapshot stays, and
+            # RETRY is recorded now, before the next attempt can start and write.
+            self._record_retry()
+        elif self.steps:
             task_id = task_id or uuid()
             pending = TaskDetail(task_id, self.name, self.steps, public=self.public_fields)
             pending.sent()
@@ -152,6 +158,40 @@ class DetailTask(Task):
         return super().apply_async(
             args, kwargs, task_id, producer, link, link_error, shadow, **options
         )
+
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Celery's ``retry``; the watchers see RETRY, with the error, before the next
+        attempt is sent."""
+        self.request.djenga_retry_exc = exc if exc is not None else sys.exc_info()[1]
+        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
+
+    def _record_retry(self) -> None:
+        reporter: _RunReporter | None = getattr(self.request, "djenga_reporter", None)
+        if reporter is None or reporter.backend is None:
+            return
+        reporter.close()
+        exc = getattr(self.request, "djenga_retry_exc", None)
+        if not isinstance(exc, BaseException):
+            exc = None
+        with reporter.detail.lock:
+            if reporter.detail.state is TaskState.RETRY:
+                return
+            reporter.detail.finish(
+                TaskState.RETRY,
+                error=exc,
+                traceback="".join(format_exception(exc)) if exc is not None else None,
+            )
+        reporter.backend.publish_detail(reporter.detail)
 
     def after_return(
         self,
@@ -231,14 +271,17 @@ class _LeaseKeeper:
     leases expire and watchers record them as LOST."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, Any] = {}
+        self._runs: dict[str, tuple[Any, int]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     def keep(self, backend: Any, task_id: str) -> None:
         with self._lock:
-            self._runs[task_id] = backend
+            # Counted: the next attempt of a retried task may start in this process before
+            # the previous attempt has returned and dropped its hold.
+            _backend, holds = self._runs.get(task_id, (backend, 0))
+            self._runs[task_id] = (backend, holds + 1)
             # A forked pool child inherits no threads: start one in each process.
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
@@ -249,7 +292,11 @@ class _LeaseKeeper:
 
     def drop(self, task_id: str) -> None:
         with self._lock:
-            self._runs.pop(task_id, None)
+            backend, holds = self._runs.get(task_id, (None, 0))
+            if holds > 1:
+                self._runs[task_id] = (backend, holds - 1)
+            else:
+                self._runs.pop(task_id, None)
 
     def _renew_forever(self) -> None:
         while True:
@@ -258,7 +305,7 @@ class _LeaseKeeper:
             with self._lock:
                 runs = list(self._runs.items())
             by_backend: dict[int, tuple[Any, list[str]]] = {}
-            for task_id, backend in runs:
+            for task_id, (backend, _holds) in runs:
                 by_backend.setdefault(id(backend), (backend, []))[1].append(task_id)
             for backend, task_ids in by_backend.values():
                 try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import redis
@@ -73,7 +74,7 @@ def test_one_round_trip_per_update(redis_server, celery_app, redis_client):
     # Ten updates: ten EVALSHA calls, each running the script's commands once; the
     # client sent nothing else (INFO is ours).
     assert calls.pop("cmdstat_evalsha") == 10
-    inside_script = {"hincrby", "hget", "hset", "xadd", "publish"}
+    inside_script = {"hmget", "hincrby", "hset", "xadd", "publish"}
     upkeep = {"set", "expire", "zadd", "zremrangebyrank", "zremrangebyscore"}  # not every update
     assert {f"cmdstat_{name}" for name in inside_script} <= set(calls)
     # upkeep rides along with one plain update in UPKEEP_EVERY (64) at most
@@ -126,6 +127,26 @@ def test_a_lost_history_starts_a_new_epoch(redis_server, celery_app, redis_clien
     assert [e["seq"] for e in backend.get_events("epoch-1")] == [1]
 
 
+def test_an_earlier_attempt_never_overwrites_a_later_one(redis_server, celery_app, redis_client):
+    """A retried or redelivered run is the next attempt; the previous one's late writes
+    (its RETRY, a coalesced update) are refused, so the snapshot never goes back."""
+    backend = celery_app.backend
+    first = TaskDetail("attempts-1", "t", [(1, "a")])
+    first.start()
+    first.start_step(1)
+    assert backend.publish_detail(first) == 1
+    second = TaskDetail("attempts-1", "t", [(1, "a")], attempt=2)
+    second.start()
+    assert backend.publish_detail(second) == 2
+    second.finish("SUCCESS")
+    assert backend.publish_detail(second) == 3
+    first.finish("RETRY")
+    assert backend.publish_detail(first) == -1
+    stored = backend.get_detail("attempts-1")
+    assert (stored["seq"], stored["state"], stored["attempt"]) == (3, "SUCCESS", 2)
+    assert [e["type"] for e in backend.get_events("attempts-1", after_seq=2)] == ["finished"]
+
+
 def test_redis_down_is_a_warning_not_a_failed_task(caplog):
     """A task whose Redis vanishes keeps running: each update logs (rate-limited) and moves on."""
     with RedisServer() as server:
@@ -158,3 +179,26 @@ def test_unknown_task_id_is_pending_with_no_steps(redis_server, celery_app):
     assert details["state"] == "PENDING"
     assert details["steps"] == []
     assert details["seq"] == 0
+
+
+def test_a_lease_held_twice_is_renewed_until_both_holds_drop(
+    redis_server, celery_app, redis_client, settings
+):
+    """The next attempt of a retried task may start in the same worker process before the
+    previous attempt returns: the previous one's drop must not stop the renewal."""
+    from djenga.celery.tasks import _LeaseKeeper
+
+    settings.DJENGA_LEASE_INTERVAL = 0.2
+    settings.DJENGA_LEASE_TTL = 1
+    backend = celery_app.backend
+    lease = backend.names.lease("lease-1")
+    redis_client.set(lease, "1", px=1000)
+    keeper = _LeaseKeeper()
+    keeper.keep(backend, "lease-1")  # the first attempt
+    keeper.keep(backend, "lease-1")  # the retry, started before the first returned
+    keeper.drop("lease-1")
+    time.sleep(1.5)
+    assert redis_client.exists(lease), "the second attempt's lease expired"
+    keeper.drop("lease-1")
+    time.sleep(1.5)
+    assert not redis_client.exists(lease)

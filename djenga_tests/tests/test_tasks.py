@@ -95,7 +95,12 @@ def test_retry_then_success_keeps_seq_increasing():
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     kinds = [e["type"] for e in events]
     assert kinds.count("started") == 2
-    assert {"state": "RETRY"}.items() <= next(e for e in events if e["type"] == "finished").items()
+    # RETRY is recorded before the next attempt is sent, so it always sits between them.
+    retry = next(i for i, e in enumerate(events) if e["type"] == "finished")
+    assert events[retry]["state"] == "RETRY"
+    assert events[retry]["error"] == {"type": "ConnectionError", "message": "the moon moved"}
+    assert kinds.index("started") < retry < len(kinds) - 1 - kinds[::-1].index("started")
+    assert events[-1]["state"] == "SUCCESS"
 
 
 def test_revoked_before_it_ran():
