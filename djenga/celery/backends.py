@@ -245,10 +245,11 @@ class RedisDetailBackend(RedisBackend):
         request: Any = None,
         **kwargs: Any,
     ) -> Any:
-        stored = super().store_result(task_id, result, state, traceback, request, **kwargs)
+        # The snapshot first: once Celery's result is stored, ``.get()`` returns, and a
+        # caller reading the details next must find them final too.
         if state in _REPORTED_STATES:
             self.finish_detail(task_id, state, request=request, result=result, traceback=traceback)
-        return stored
+        return super().store_result(task_id, result, state, traceback, request, **kwargs)
 
     def _warn_unreachable(self, task_id: str, exc: BaseException) -> None:
         with self._warn_lock:
