@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import redis
 from celery import Celery
+from django.conf import settings
 from harness import load_line, print_table
 
 from djenga.celery.app import DjengaCelery
@@ -133,6 +134,9 @@ def server_time(client: redis.Redis, op: Callable[[int], object]) -> float:
 
 
 def main() -> None:
+    # As in a worker, Django's settings are configured (here with djenga's defaults), so
+    # djenga reads its settings once, not on every update as it must before Django is set up.
+    settings.configure()
     server = RedisServer().start()
     try:
         print(f"Redis: {server.binary} on 127.0.0.1:{server.port}; load {os.getloadavg()[0]:.2f}")

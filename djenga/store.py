@@ -23,10 +23,11 @@ LEASED_STATES = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 REFUSED = -1
 
 
-def lease_ms(state: str) -> int:
-    """The lease argument for a snapshot in ``state``: renew, drop (0) or leave alone (-1)."""
+def lease_ms(state: str, lease_ttl: float) -> int:
+    """The lease argument for a snapshot in ``state``: renew for ``lease_ttl`` seconds,
+    drop (0) or leave alone (-1)."""
     if state in LEASED_STATES:
-        return int(get_settings().LEASE_TTL * 1000)
+        return int(lease_ttl * 1000)
     return -1 if state == TaskState.PENDING else 0
 
 
@@ -47,11 +48,15 @@ def publish_call(
     """
     settings = get_settings()
     keys, channel = _names_of(names, task_id)
-    upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
+    if not upkeep:
+        for event in events:
+            if event.get("type") != "step_updated":
+                upkeep = True
+                break
     numbers = (
         f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
-        f"{lease_ms(str(snapshot.get('state')))} {int(upkeep)} {time.time()!r} "
-        f"{int(snapshot.get('attempt') or 1)}"
+        f"{lease_ms(str(snapshot.get('state')), settings.LEASE_TTL)} {int(upkeep)} "
+        f"{time.time()!r} {int(snapshot.get('attempt') or 1)}"
     )
     args = [
         encode(snapshot),

@@ -75,9 +75,14 @@ def pending_snapshot(task_id: str) -> Snapshot:
     }
 
 
+# One encoder for every call: json.dumps with options builds a new one each time, which
+# costs about as much as encoding a small snapshot (it is on every update's path).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def encode(snapshot: Snapshot) -> str:
     """Serialise a snapshot (or event) compactly; UTF-8 text, keys in insertion order."""
-    return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(snapshot)
 
 
 def decode(data: str | bytes) -> Snapshot:
