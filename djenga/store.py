@@ -48,11 +48,7 @@ def publish_call(
     """
     settings = get_settings()
     keys, channel = _names_of(names, task_id)
-    if not upkeep:
-        for event in events:
-            if event.get("type") != "step_updated":
-                upkeep = True
-                break
+    upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
     numbers = (
         f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
         f"{lease_ms(str(snapshot.get('state')), settings.LEASE_TTL)} {int(upkeep)} "
