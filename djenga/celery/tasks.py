@@ -183,15 +183,13 @@ class DetailTask(Task):
         exc = getattr(self.request, "djenga_retry_exc", None)
         if not isinstance(exc, BaseException):
             exc = None
-        with reporter.detail.lock:
-            if reporter.detail.state is TaskState.RETRY:
-                return
-            reporter.detail.finish(
-                TaskState.RETRY,
-                error=exc,
-                traceback="".join(format_exception(exc)) if exc is not None else None,
-            )
-        reporter.backend.publish_detail(reporter.detail)
+        reporter.backend.finish_detail(
+            self.request.id,
+            TaskState.RETRY,
+            request=self.request,
+            result=exc,
+            traceback="".join(format_exception(exc)) if exc is not None else None,
+        )
 
     def after_return(
         self,
