@@ -154,15 +154,32 @@ async def test_6_a_thousand_bad_frames_are_closed_and_cost_no_memory(stack):
     # djenga sees the frame: 1009, or dropped without a close frame (1006).
     daphne_limit = [("y" * 70_000, {1009, 1006})]
 
-    async def one(frame, expected) -> None:
+    async def close_code(frame) -> int:
         async with connect(url, origin=ORIGIN, max_size=None) as socket:
             await socket.recv()  # the snapshot
             await socket.send(frame)
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 10)
             received = closed.value.rcvd
-            code = received.code if received else 1006
-            assert code in expected, (frame[:20], code)
+            return received.code if received else 1006
+
+    unread_closes = 0
+
+    async def one(frame, expected) -> None:
+        nonlocal unread_closes
+        code = await close_code(frame)
+        # 1006: the client read no close frame. Seen once in CI in ~3,000 connections and
+        # not reproduced here, even with the cores saturated. The known way to get it:
+        # daphne (autobahn) waits 1 s for the reply to its close frame, then resets the
+        # connection (abort), and a reset can discard the unread close frame; 50 sockets
+        # in one loop on a busy machine can be that late. It tells nothing of djenga, so
+        # the frame is sent again on its own and must get its code then.
+        for _retry in range(3):
+            if code in expected or code != 1006:
+                break
+            unread_closes += 1
+            code = await close_code(frame)
+        assert code in expected, (frame[:20], code)
 
     async def flood(kinds, count: int) -> None:
         for start in range(0, count, 50):
@@ -177,6 +194,7 @@ async def test_6_a_thousand_bad_frames_are_closed_and_cost_no_memory(stack):
     await flood(ours, 1_000)
     grown = rss_kib(stack.web.process.pid) - before
     print(f"daphne RSS {before} KiB, grew {grown} KiB over 1,000 bad frames")
+    print(f"{unread_closes} close frames reset unread by daphne's 1 s close timeout, sent again")
     assert grown < 5 * 1024, f"daphne grew {grown} KiB"
     ok = stack.send("gru.wait_in_step", 0.2)  # and it still serves everyone else
     served = await watch(stack.ws_url(f"/ws/djenga/tasks/{ok}/", token=make_token(ok)))
