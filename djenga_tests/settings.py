@@ -78,9 +78,14 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 DJENGA_CELERY_MODULE = "djenga_tests.celery"
-# The reliability suite shortens these to see lost workers and redeliveries in seconds.
+# The reliability suite shortens these to see lost workers, redeliveries, expired tokens
+# and re-checks in seconds.
 DJENGA_LEASE_TTL = float(os.environ.get("DJENGA_LEASE_TTL", 20))
 DJENGA_LEASE_INTERVAL = float(os.environ.get("DJENGA_LEASE_INTERVAL", 5))
+if "DJENGA_TOKEN_MAX_AGE" in os.environ:
+    DJENGA_TOKEN_MAX_AGE = int(os.environ["DJENGA_TOKEN_MAX_AGE"])
+if "DJENGA_REAUTHORISE_INTERVAL" in os.environ:
+    DJENGA_REAUTHORISE_INTERVAL = float(os.environ["DJENGA_REAUTHORISE_INTERVAL"])
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
 }
