@@ -19,6 +19,8 @@ Event = dict[str, Any]
 MAX_TEXT = 10_000
 #: Unpublished events kept while Redis is away; older ones are dropped (the snapshot stays exact).
 MAX_PENDING_EVENTS = 100
+#: Highest percent before SUCCESS: 100 means the task succeeded, never "all steps ended".
+MAX_UNFINISHED_PERCENT = 99.0
 
 
 def clip(text: object, limit: int = MAX_TEXT) -> str | None:
@@ -149,6 +151,11 @@ class TaskDetail:
         self._by_key: dict[StepKey, Step] = {}
         for key, description in validate_step_declarations(steps):
             self._add(key, description)
+        #: A task that declared no steps does not know how many come: one more is counted.
+        self.open_ended = not self.steps
+        #: The highest percent a snapshot of this attempt showed; :attr:`percent` never goes
+        #: below it. Every publication goes through :meth:`snapshot`, which raises it.
+        self._percent_floor = 0.0
 
     # -- queries -------------------------------------------------------------------------
 
@@ -162,10 +169,21 @@ class TaskDetail:
 
     @property
     def percent(self) -> float:
-        """Overall progress: finished steps count whole; a running step counts its
-        ``done/total`` if it reports one, else half; a failed step half."""
+        """Overall progress, 0-100 (see docs/snapshot.md).
+
+        Finished and skipped steps count whole; a running step counts its ``done/total`` if
+        it reports one, else half; a failed step half. A task that declared no steps counts
+        one step more than it has started, because it cannot know how many are to come.
+        Within an attempt the percent never goes down (a step started later can only add to
+        the total), and it stays at most 99 until SUCCESS, which is 100.
+        """
         if self.state is TaskState.SUCCESS:
             return 100.0
+        return min(MAX_UNFINISHED_PERCENT, max(self._percent_floor, self._steps_percent()))
+
+    def _steps_percent(self) -> float:
+        """The share of the steps known now, without the floor and the cap."""
+        total = len(self.steps) + (1 if self.open_ended else 0)
         if not self.steps:
             return 0.0
         done = 0.0
@@ -177,7 +195,7 @@ class TaskDetail:
                 done += 0.5 if fraction is None else fraction
             elif step.state is StepState.FAILED:
                 done += 0.5
-        return round(100.0 * done / len(self.steps), 2)
+        return round(100.0 * done / total, 2)
 
     @property
     def eta(self) -> float | None:
@@ -352,6 +370,8 @@ class TaskDetail:
         """The full snapshot (wire format v1) without ``seq`` and ``epoch``, which Redis adds."""
         current = self.current
         now = self.updated_at if self.updated_at is not None else self._clock()
+        percent = self.percent
+        self._percent_floor = max(self._percent_floor, percent)
         return {
             "v": WIRE_VERSION,
             "task_id": self.task_id,
@@ -363,7 +383,7 @@ class TaskDetail:
             "attempt": self.attempt,
             "steps": [step.to_dict(now) for step in self.steps],
             "current": current.key if current else None,
-            "percent": self.percent,
+            "percent": percent,
             "eta": self.eta,
             "error": self.error,
             "public": self.public,
@@ -389,6 +409,12 @@ class TaskDetail:
         detail.started_at = snapshot.get("started_at")
         detail.ended_at = snapshot.get("ended_at")
         detail.updated_at = snapshot.get("updated_at")
+        # Whether the steps were declared is not stored: count the ones there are, and
+        # never less than the percent already published for this attempt.
+        detail.open_ended = False
+        percent = snapshot.get("percent")
+        if isinstance(percent, (int, float)) and not isinstance(percent, bool):
+            detail._percent_floor = min(MAX_UNFINISHED_PERCENT, max(0.0, float(percent)))
         return detail
 
     # -- internals -----------------------------------------------------------------------

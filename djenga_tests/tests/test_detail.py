@@ -42,7 +42,9 @@ def test_seed_flow_with_descriptions():
     detail.start()
     detail.start_step(1, "Fly to the moon")
     detail.update_step(1, "flying to the moon")
-    assert detail.percent == 50.0  # one running step of one known step counts half
+    # One step known and running (half), plus one more counted because the task did not
+    # declare how many come: 0.5 of 2.
+    assert detail.percent == 25.0
     detail.end_step()
     detail.start_step(2, "Shrink the moon")
     snapshot = detail.snapshot()
@@ -69,6 +71,85 @@ def test_percent_counts_running_steps_half():
     detail.start_step(2)
     assert detail.percent == 37.5
     assert detail.snapshot()["percent"] == 37.5
+
+
+def percents_of_the_seed_flow(detail: TaskDetail, declared: bool) -> list[float]:
+    """The percent after every call of the seed's four steps, then SUCCESS."""
+    seen = [detail.percent]
+    detail.start()
+    for key, description in DECLARED:
+        detail.start_step(key, None if declared else description)
+        seen.append(detail.snapshot()["percent"])
+        detail.update_step(key, "working")
+        seen.append(detail.snapshot()["percent"])
+        detail.end_step()
+        seen.append(detail.snapshot()["percent"])
+    detail.finish(TaskState.SUCCESS)
+    seen.append(detail.snapshot()["percent"])
+    return seen
+
+
+def test_undeclared_steps_percent_never_goes_down_nor_reaches_100_before_success():
+    # Issue 9: the total known so far grows with each new step, so 3 of 3 done (100) used to
+    # become 3.5 of 4 (87.5) when step 4 started.
+    seen = percents_of_the_seed_flow(make(steps=()), declared=False)
+    assert seen == sorted(seen), seen
+    assert max(seen[:-1]) < 100.0 and seen[-1] == 100.0
+    assert seen[1:4] == [25.0, 25.0, 50.0]  # step 1 of (1 + the one that may come)
+
+
+def test_declared_steps_stay_below_100_after_the_last_end_step_until_success():
+    seen = percents_of_the_seed_flow(make(), declared=True)
+    assert seen == sorted(seen), seen
+    assert seen[-2] == 99.0  # all four steps ended, the task is still PROGRESS
+    assert seen[-1] == 100.0
+    assert seen[1:4] == [12.5, 12.5, 25.0]
+
+
+def test_percent_never_goes_down_when_a_step_fails_or_the_total_grows():
+    detail = make(steps=DECLARED[:2])
+    detail.start_step(1)
+    detail.end_step()
+    detail.update_step(2, done=9, total=10)
+    assert detail.snapshot()["percent"] == 95.0
+    detail.start_step(3, "An extra step, not declared")  # 2 of 3 known steps done: 66.67
+    assert detail.snapshot()["percent"] == 95.0
+    detail.finish(TaskState.FAILURE, error=ValueError("no"))  # 2.5 of 3
+    assert detail.snapshot()["percent"] == 95.0
+
+
+def test_the_floor_is_what_a_snapshot_showed_not_the_steps_in_between():
+    # update_step on a pending step starts it (half) and then sets 3 of 10 in one call: only
+    # the 3 of 10 is ever published, so it is not held up by the half.
+    detail = make()
+    detail.start_step(1)
+    detail.end_step()
+    assert detail.snapshot()["percent"] == 25.0
+    detail.update_step(2, "files", done=3, total=10)
+    assert detail.snapshot()["percent"] == 32.5
+    detail.update_step(2, done=1)  # the count went back: the bar does not
+    assert detail.snapshot()["percent"] == 32.5
+
+
+def test_a_rebuilt_detail_keeps_the_published_percent_as_its_floor():
+    detail = make(steps=())
+    for key in (1, 2, 3):
+        detail.start_step(key, f"step {key}")
+        detail.end_step()
+    published = detail.snapshot()["percent"]
+    assert published == 75.0  # 3 of (3 + 1 that may come)
+    copy = TaskDetail.from_snapshot(detail.snapshot())
+    copy.finish(TaskState.LOST)  # counts the three steps it sees: 3 of 3, capped
+    assert copy.snapshot()["percent"] == 99.0
+    running = make(steps=())
+    running.start_step(1, "one")
+    running.update_step(1, done=9, total=10)  # 0.9 of 2: 45
+    lost = TaskDetail.from_snapshot(running.snapshot())
+    lost.finish(TaskState.LOST)  # the running step failed: 0.5 of 1 = 50, not below 45
+    assert lost.percent == 50.0
+    revoked = TaskDetail.from_snapshot({**running.snapshot(), "percent": 80.0})
+    revoked.finish(TaskState.REVOKED)  # 0.5 of 1 = 50, but 80 was published
+    assert revoked.percent == 80.0
 
 
 def test_start_step_ends_the_running_step():

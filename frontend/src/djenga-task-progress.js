@@ -168,8 +168,12 @@ export function summarize(snap) {
   const stepText = index < 0 ? '' : `Step ${index + 1} of ${steps.length}${description ? `: ${description}` : ''}`;
   let percent = num(snap?.percent);
   if (state === 'SUCCESS') percent = 100;
-  else if (percent === null && steps.length) {
-    percent = (100 * steps.filter((s) => ['done', 'failed', 'skipped'].includes(s.state)).length) / steps.length;
+  else {
+    if (percent === null && steps.length) {
+      percent = (100 * steps.filter((s) => ['done', 'failed', 'skipped'].includes(s.state)).length) / steps.length;
+    }
+    // As on the server (docs/snapshot.md): 100 means SUCCESS, so anything else stops at 99.
+    if (percent !== null) percent = Math.min(percent, 99);
   }
   return {
     steps, state, percent: floorPercent(percent), current: index < 0 ? null : steps[index],
