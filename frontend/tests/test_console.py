@@ -125,3 +125,36 @@ def test_html_in_task_data_is_inert_in_the_console(page, daphne):
     assert payload in timeline
     assert page.locator("table.djenga-timeline img").count() == 0
     assert page.evaluate("() => window.__pwned") is None
+
+
+ADMIN_LAYOUT = """() => {
+  const box = (el) => (el ? el.getBoundingClientRect() : {});
+  const djenga = document.querySelector('#djenga-console-link');
+  const apps = [...document.querySelectorAll('#content-main .module')].filter((m) => m !== djenga);
+  const recent = document.querySelector('#recent-actions-module');
+  return {
+    inMain: Boolean(djenga && djenga.closest('#content-main')),
+    caption: djenga?.querySelector('caption')?.textContent.trim() ?? null,
+    captionHeight: box(djenga?.querySelector('caption')).height,
+    appCaptionHeight: box(apps[0]?.querySelector('caption')).height,
+    djengaWidth: box(djenga).width,
+    appWidth: box(apps[0]).width,
+    recentTop: box(recent).top,
+    mainTop: box(document.querySelector('#content-main')).top,
+  };
+}"""
+
+
+def test_admin_index_links_the_console_in_an_app_module(page, daphne, artifacts):
+    log_in(page, daphne.url)
+    layout = page.evaluate(ADMIN_LAYOUT)
+    assert layout["inMain"] and layout["caption"] == "Djenga", layout
+    # Laid out as the apps' modules are: same header height and width...
+    assert layout["captionHeight"] == layout["appCaptionHeight"]
+    assert layout["djengaWidth"] == layout["appWidth"]
+    # ...and "Recent actions" stays level with the top of the main column.
+    assert abs(layout["recentTop"] - layout["mainTop"]) < 2
+    page.get_by_role("link", name="Task console").click()
+    page.wait_for_url("**/djenga/console/")
+    page.goto(f"{daphne.url}/admin/")
+    page.screenshot(path=str(artifacts / "admin-index.png"), full_page=True)
