@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -14,6 +17,12 @@ from ..wire import TaskState
 from .timeline import build_timeline
 
 
+def admin_context(request: HttpRequest, **context: Any) -> dict[str, Any]:
+    """The admin's own page context (site header, user, "View site", "Log out"), so the
+    console pages carry the same user tools as the admin they are linked from."""
+    return {**admin.site.each_context(request), **context}
+
+
 @staff_member_required
 @never_cache
 def task_list(request: HttpRequest) -> HttpResponse:
@@ -21,13 +30,14 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "djenga/console/task_list.html",
-        {
-            "states": [state.value for state in TaskState],
+        admin_context(
+            request,
+            states=[state.value for state in TaskState],
             # The element fills in each row's id: reverse with a placeholder, then mark it.
-            "task_url": reverse("djenga:console-task", args=["TASK-ID"]).replace(
+            task_url=reverse("djenga:console-task", args=["TASK-ID"]).replace(
                 "TASK-ID", "{task-id}"
             ),
-        },
+        ),
     )
 
 
@@ -41,13 +51,14 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     return render(
         request,
         "djenga/console/task_detail.html",
-        {
-            "task_id": task_id,
-            "snapshot": snapshot,
-            "private": snapshot.get("private") or {},
-            "timeline": timeline,
-            "last_seq": timeline[-1].seq if timeline else 0,
-        },
+        admin_context(
+            request,
+            task_id=task_id,
+            snapshot=snapshot,
+            private=snapshot.get("private") or {},
+            timeline=timeline,
+            last_seq=timeline[-1].seq if timeline else 0,
+        ),
     )
 
 

@@ -80,6 +80,13 @@ export class DjengaTaskConsole extends HTMLElement {
       head.append(th);
     }
     this._body = this._table.createTBody();
+    // Its own tbody, so the task rows stay the only children of _body.
+    const empty = this._table.createTBody();
+    this._empty = empty.insertRow();
+    this._empty.className = 'djenga-console-empty';
+    this._emptyCell = this._empty.insertCell();
+    this._emptyCell.colSpan = COLUMNS.length;
+    this._empty.hidden = true;
     this.append(form, this._status, this._table);
   }
 
@@ -137,20 +144,26 @@ export class DjengaTaskConsole extends HTMLElement {
       this.rows.clear();
       this._body.replaceChildren();
     }
-    for (const task of tasks) {
-      if (!task || typeof task.task_id !== 'string') continue;
+    this._received = true;
+    // The list on connecting (reset) comes newest first and keeps that order. A live batch
+    // holds the tasks that changed since the last one: each goes to the top, the most
+    // recently updated last, so it ends up first.
+    const incoming = tasks.filter((task) => task && typeof task.task_id === 'string');
+    if (!reset) incoming.sort((a, b) => (Number(a.updated_at) || 0) - (Number(b.updated_at) || 0));
+    for (const task of incoming) {
       const held = this.tasks.get(task.task_id);
       if (held && held.epoch === task.epoch && (held.seq || 0) >= (task.seq || 0)) continue;
       if (typeof task.updated_at === 'number') {
         this._offset = Math.max(this._offset - 1, task.updated_at * 1000 - Date.now());
       }
       this.tasks.set(task.task_id, task);
-      this._render(task);
+      this._render(task, reset ? 'append' : 'prepend');
     }
+    this._showEmpty();
     this.dispatchEvent(new CustomEvent('djenga:console', { bubbles: true, detail: { count: this.tasks.size } }));
   }
 
-  _render(task) {
+  _render(task, place) {
     let row = this.rows.get(task.task_id);
     if (!row) {
       row = document.createElement('tr');
@@ -159,7 +172,8 @@ export class DjengaTaskConsole extends HTMLElement {
       this.rows.set(task.task_id, row);
     }
     // Newest activity first: a changed row moves to the top.
-    this._body.prepend(row);
+    if (place === 'append') this._body.append(row);
+    else this._body.prepend(row);
     const cells = row.cells;
     row.dataset.state = task.state || '';
     cells[0].textContent = task.name || '';
@@ -202,6 +216,16 @@ export class DjengaTaskConsole extends HTMLElement {
 
   _applyFilters() {
     for (const [id, task] of this.tasks) this.rows.get(id).hidden = !matches(task, this.filters);
+    this._showEmpty();
+  }
+
+  /** One line instead of an empty table: no task at all yet, or none passes the filters. */
+  _showEmpty() {
+    if (!this._received) return;
+    let visible = false;
+    for (const row of this.rows.values()) if (!row.hidden) { visible = true; break; }
+    this._empty.hidden = visible;
+    this._emptyCell.textContent = this.tasks.size ? 'No tasks match these filters.' : 'No tasks yet.';
   }
 }
 

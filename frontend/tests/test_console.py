@@ -158,3 +158,86 @@ def test_admin_index_links_the_console_in_an_app_module(page, daphne, artifacts)
     page.wait_for_url("**/djenga/console/")
     page.goto(f"{daphne.url}/admin/")
     page.screenshot(path=str(artifacts / "admin-index.png"), full_page=True)
+
+
+def console_order(page, ids: list[str]) -> list[str]:
+    """The order in which the console lists the tasks ``ids`` (others left out)."""
+    shown = page.eval_on_selector_all(
+        "djenga-task-console tbody tr[data-task-id]", "rows => rows.map(r => r.dataset.taskId)"
+    )
+    return [task_id for task_id in shown if task_id in ids]
+
+
+def test_the_list_is_newest_first_on_load_and_live(page, daphne):
+    sent = []
+    for n in range(3):  # one after the other: each one's last change is the newest
+        sent.append(tasks.say.delay("Order", f"task {n}"))
+        sent[-1].get(timeout=15)
+    ids = [result.id for result in sent]
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/")
+    page.locator(f"djenga-task-console tr[data-task-id='{ids[0]}']").wait_for(timeout=10_000)
+    assert console_order(page, ids) == ids[::-1]
+    live = tasks.say.delay("Order", "the newest")
+    live.get(timeout=15)
+    page.wait_for_function(
+        """(id) => { const row = document.querySelector(
+             `djenga-task-console tr[data-task-id='${id}']`);
+           return row && row.dataset.state === 'SUCCESS'; }""",
+        arg=live.id,
+        timeout=10_000,
+    )
+    assert console_order(page, [live.id, *ids]) == [live.id, *ids[::-1]]
+    page.reload()
+    page.locator(f"djenga-task-console tr[data-task-id='{live.id}']").wait_for(timeout=10_000)
+    assert console_order(page, [live.id, *ids]) == [live.id, *ids[::-1]]
+
+
+def test_a_filter_that_matches_nothing_says_so(page, daphne):
+    tasks.say.delay("Filter", "me").get(timeout=15)
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/")
+    page.wait_for_selector("djenga-task-console tr[data-task-id]")
+    empty = page.locator("djenga-task-console .djenga-console-empty")
+    assert empty.is_hidden()
+    page.fill("djenga-task-console input[name=id]", "no-such-task")
+    assert empty.is_visible() and empty.inner_text() == "No tasks match these filters."
+    page.fill("djenga-task-console input[name=id]", "")
+    assert empty.is_hidden()
+    page.select_option("djenga-task-console select[name=state]", "REVOKED")
+    page.fill("djenga-task-console input[name=name]", "gru.nothing-has-this-name")
+    assert empty.is_visible()
+
+
+def test_console_pages_show_the_user_and_log_out(page, daphne):
+    sent = tasks.say.delay("User", "tools")
+    sent.get(timeout=15)
+    log_in(page, daphne.url)
+    for path in ("/djenga/console/", f"/djenga/console/tasks/{sent.id}/"):
+        page.goto(daphne.url + path)
+        tools = page.locator("#user-tools")
+        assert "admin" in tools.inner_text().lower()
+        assert tools.get_by_role("link", name="View site").is_visible()
+    page.locator("#logout-form").get_by_role("button", name="Log out").click()  # a POST
+    page.wait_for_url("**/admin/logout/")
+    page.goto(f"{daphne.url}/djenga/console/")
+    assert "/admin/login/" in page.url
+
+
+def test_success_is_green_as_in_the_widget(page, daphne):
+    sent = tasks.say.delay("Colour", "green")
+    sent.get(timeout=15)
+    failed = tasks.fail_at_step.delay(1, "red")
+    failed.get(timeout=15, propagate=False)
+    log_in(page, daphne.url)
+    page.goto(f"{daphne.url}/djenga/console/")
+    colours = {}
+    for result in (sent, failed):
+        row = page.locator(f"djenga-task-console tr[data-task-id='{result.id}']")
+        row.wait_for(timeout=10_000)
+        colours[row.get_attribute("data-state")] = (
+            row.locator("td").nth(2).evaluate("td => getComputedStyle(td).color"),
+            row.locator("progress").evaluate("p => getComputedStyle(p).accentColor"),
+        )
+    green, red = "rgb(26, 127, 55)", "rgb(207, 34, 46)"  # --djenga-done, --djenga-failed
+    assert colours == {"SUCCESS": (green, green), "FAILURE": (red, red)}
