@@ -54,7 +54,7 @@ def test_good_setting_runs_a_worker_that_runs_a_task(redis_server, celery_app):
             worker.kill()
             output, _ = worker.communicate()
     assert worker.returncode == 0, output
-    assert "solo" in output  # the banner names the debugger-friendly pool
+    assert "concurrency: 1 (solo)" in output  # the debugger-friendly pool, one at a time
     assert "Task gru.plain[" in output  # the worker logged running the task
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import uuid
 
 import pytest
 
+from djenga.celery.detail import TaskDetail
+from djenga.wire import TaskState
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
 
@@ -17,8 +22,8 @@ from .fixtures import ROOT
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("celery_worker")]
 
 
-def watch(redis_server, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+def watch(redis_server, *args: str, redis_url: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, REDIS_URL=redis_url or redis_server.url, COLUMNS="100")
     return subprocess.run(
         [sys.executable, "manage.py", "watch_task", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
@@ -58,3 +63,115 @@ def test_timeout_exits_2(redis_server):
 def test_bad_task_id(redis_server):
     done = watch(redis_server, "not a task id")
     assert done.returncode == 1 and "is not a valid task id" in done.stderr
+
+
+def test_an_unknown_id_exits_1_after_a_short_grace(redis_server):
+    # Issue 9: a well-formed id nobody ever sent used to wait at PENDING forever.
+    done = watch(redis_server, "not-a-task")
+    assert done.returncode == 1, done.stderr
+    assert "task not-a-task is unknown" in done.stderr
+    assert "after 10 s" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_task_sent_while_waiting_for_its_id_is_followed(redis_server):
+    task_id = str(uuid.uuid4())
+    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_task", task_id, "--grace", "60", "--json"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watcher.stdout.readline()  # its first line: it is waiting, the id unknown
+        tasks.steal_the_moon.apply_async((Gru(), Moon()), task_id=task_id)  # no declared steps
+        output, errors = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 0, errors
+    assert json.loads(output.splitlines()[-1])["state"] == "SUCCESS"
+
+
+def test_unreachable_redis_is_one_clear_line_naming_the_url_and_setting(redis_server):
+    from djenga.testing.redis_server import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/15"  # nothing listens there
+    for args in (["some-task"], ["some-task", "--json"]):
+        done = watch(redis_server, *args, redis_url=url)
+        assert done.returncode == 3, done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
+        [line] = done.stderr.splitlines()
+        assert f"cannot reach Redis at redisd://{url.split('://')[1]}" in line
+        assert "CELERY_RESULT_BACKEND" in line
+
+
+def test_piped_output_prints_one_line_per_update_as_it_comes(redis_server, celery_app):
+    """The test plays the worker (djenga's real backend and Redis), so it decides when the
+    task moves on: each line must arrive while the task is still running."""
+    task_id = str(uuid.uuid4())
+    backend = celery_app.backend
+    detail = TaskDetail(task_id, "gru.by_hand", [(1, "Fly to the moon"), (2, "Land")])
+    detail.start(worker="the test")
+    detail.update_step(1, "taking off")
+    backend.publish_detail(detail)
+    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_task", task_id],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout])
+    reader.daemon = True
+    reader.start()
+
+    def next_line() -> str:
+        try:
+            return lines.get(timeout=60)
+        except queue.Empty:
+            raise AssertionError("watch_task printed nothing while the task ran") from None
+
+    try:
+        first = next_line()
+        assert "PROGRESS" in first and "step 1/2 Fly to the moon — taking off" in first
+        assert "\x1b" not in first  # plain text, no terminal codes
+        detail.update_step(1, "over the clouds")
+        backend.publish_detail(detail)
+        assert "over the clouds" in next_line()
+        detail.start_step(2)
+        backend.publish_detail(detail)
+        assert "step 2/2 Land" in next_line()
+        detail.end_step()
+        detail.finish(TaskState.SUCCESS)
+        backend.publish_detail(detail)
+        last = next_line()
+        assert "SUCCESS" in last and "100%" in last
+        assert watcher.wait(timeout=60) == 0
+        reader.join(timeout=60)
+        summary = [lines.get_nowait().strip() for _ in range(lines.qsize())]
+        assert summary[0].startswith("✓ Fly to the moon — over the clouds")
+        assert summary[1].startswith("✓ Land")
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.wait()
+
+
+def test_the_rich_view_puts_the_bar_on_its_own_line():
+    from rich.console import Console
+
+    from djenga.management.commands.watch_task import render
+
+    snapshot = {
+        "name": "gru.steal_the_moon", "state": "PROGRESS", "percent": 62.5, "current": 2,
+        "steps": [
+            {"key": 1, "state": "done", "description": "Fly to the moon", "duration": 1.0},
+            {"key": 2, "state": "running", "description": "Shrink the moon", "duration": 0.2},
+        ],
+    }  # fmt: skip
+    console = Console(width=100, force_terminal=True, color_system=None)
+    with console.capture() as captured:
+        console.print(render(snapshot, "t-1"))
+    lines = captured.get().splitlines()
+    assert lines[0].startswith("gru.steal_the_moon t-1  PROGRESS  62%")
+    assert set(lines[1].strip()) <= set("━╸╺ ")  # the bar, and nothing else
+    assert lines[2].startswith("✓ Fly to the moon") and lines[3].startswith("… Shrink the moon")

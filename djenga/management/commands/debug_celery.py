@@ -46,7 +46,7 @@ class Command(BaseCommand):
     help = (
         "Run a Celery worker for DJENGA_CELERY_MODULE in the foreground of this process "
         "(solo pool, so breakpoints work). Extra worker options go after '--', e.g. "
-        "`manage.py debug_celery -- -Q high --concurrency 2`."
+        "`manage.py debug_celery -- -Q high`, or `--pool threads -- --concurrency 2`."
     )
     requires_system_checks: list[str] = []
 
@@ -71,7 +71,13 @@ class Command(BaseCommand):
         extra = list(options["worker_args"] or [])
         if extra[:1] == ["--"]:
             extra = extra[1:]
-        argv = ["worker", f"--pool={options['pool']}", f"--loglevel={options['loglevel']}", *extra]
+        argv = ["worker", f"--pool={options['pool']}", f"--loglevel={options['loglevel']}"]
+        if options["pool"] == "solo":
+            # The solo pool runs one task at a time; without this, Celery's banner shows
+            # its default concurrency (the CPU count): "concurrency: 2 (solo)". A -c given
+            # after '--' comes later, so it still wins.
+            argv.append("--concurrency=1")
+        argv.extend(extra)
         if options["autoreload"]:
             autoreload.run_with_reloader(app.worker_main, argv)
         else:

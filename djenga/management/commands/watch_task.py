@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
+from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from kombu.utils.url import maybe_sanitize_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...celery.results import AsyncDetailedResult
-from ...errors import InvalidTaskId
+from ...errors import InvalidTaskId, NotADetailBackend
 from ...keys import validate_task_id
 from ...wire import Snapshot, TaskState, is_final
 from .debug_celery import load_celery_app
 
-#: Exit codes: 0 success; 1 the task failed, was revoked or lost; 2 timed out.
+#: Exit codes: 0 success; 1 the task failed, was revoked, lost or expired, or nobody knows
+#: the id; 2 timed out; 3 Redis could not be reached.
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2
+EXIT_UNREACHABLE = 3
+#: Seconds to wait for a task that neither djenga nor Celery knows of before giving up.
+UNKNOWN_GRACE = 10.0
+#: Seconds between two reads while waiting for an unknown task to appear.
+UNKNOWN_POLL = 0.25
 
 _MARKERS = {"done": "✓", "failed": "✗", "running": "…", "pending": "○", "skipped": "-"}
 
 
+class UnknownTask(Exception):
+    """Neither djenga nor Celery's result backend has heard of the task id."""
+
+
 class Command(BaseCommand):
     help = (
-        "Follow a task's steps live until it ends. Exits 0 on SUCCESS, 1 on FAILURE, "
-        "REVOKED or LOST, 2 on --timeout. --json prints one snapshot per line instead."
+        "Follow a task's steps live until it ends. Exits 0 on SUCCESS; 1 on FAILURE, "
+        "REVOKED, LOST or EXPIRED, or when nothing knows the task id after --grace seconds; "
+        "2 on --timeout; 3 when Redis cannot be reached. --json prints one snapshot per line."
     )
     requires_system_checks: list[str] = []
 
@@ -34,14 +52,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=float, default=None, help="Give up after this many seconds."
         )
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=UNKNOWN_GRACE,
+            help="Seconds to wait for a task id that neither djenga nor Celery knows of "
+            f"(not sent yet, or still queued without declared steps) before exiting 1 "
+            f"(default: {UNKNOWN_GRACE:g}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             task_id = validate_task_id(options["task_id"])
         except InvalidTaskId as exc:
             raise CommandError(str(exc)) from exc
-        result = AsyncDetailedResult(task_id, app=load_celery_app())
-        snapshots = result.follow(timeout=options["timeout"])
+        app = load_celery_app()
+        result = AsyncDetailedResult(task_id, app=app)
+        try:
+            result.detail_backend  # noqa: B018  (raises if it is not djenga's backend)
+        except NotADetailBackend as exc:
+            raise CommandError(str(exc)) from exc
+        snapshots = self._snapshots(result, options["timeout"], options["grace"])
         try:
             if options["json"]:
                 final = self._json_lines(snapshots)
@@ -50,8 +81,42 @@ class Command(BaseCommand):
         except TimeoutError:
             self.stderr.write(f"gave up after {options['timeout']} s: the task has not ended")
             sys.exit(EXIT_TIMEOUT)
+        except UnknownTask as exc:
+            self.stderr.write(str(exc))
+            sys.exit(EXIT_FAILED)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self.stderr.write(unreachable_message(result, exc))
+            sys.exit(EXIT_UNREACHABLE)
         if final is None or final.get("state") != TaskState.SUCCESS:
             sys.exit(EXIT_FAILED)
+
+    @staticmethod
+    def _snapshots(
+        result: AsyncDetailedResult, timeout: float | None, grace: float
+    ) -> Iterator[Snapshot]:
+        """``result.follow()``, after waiting up to ``grace`` seconds for a task id nobody
+        knows (djenga's record: seq 0, no epoch; Celery's: PENDING) to become known."""
+        started = time.monotonic()
+        snapshot = result.details()
+        if not is_final(snapshot) and not is_known(result, snapshot):
+            yield snapshot
+            while True:
+                elapsed = time.monotonic() - started
+                if timeout is not None and elapsed >= timeout:
+                    raise TimeoutError("the task did not finish in time")
+                if elapsed >= grace:
+                    raise UnknownTask(
+                        f"task {result.id} is unknown: neither djenga nor Celery's result "
+                        f"backend has a record of it after {grace:g} s. Check the id; a task "
+                        "that is still queued and declares no steps is known only once a "
+                        "worker starts it (wait longer with --grace)."
+                    )
+                time.sleep(UNKNOWN_POLL)
+                snapshot = result.details()
+                if is_final(snapshot) or is_known(result, snapshot):
+                    break
+        left = None if timeout is None else max(0.001, timeout - (time.monotonic() - started))
+        yield from result.follow(timeout=left)
 
     def _json_lines(self, snapshots: Any) -> Snapshot | None:
         last = None
@@ -66,13 +131,93 @@ class Command(BaseCommand):
 
         console = Console(file=self.stdout._out, highlight=False)
         last = None
-        with Live(console=console, auto_refresh=False, transient=False) as live:
+        if not console.is_terminal:
+            # Piped or redirected: no redrawing, one plain line per update, as it comes.
+            shown = None
             for last in snapshots:
-                live.update(render(last, task_id), refresh=True)
+                line = plain_line(last, task_id)
+                if line != shown:
+                    self.stdout.write(line)
+                    self.stdout.flush()
+                    shown = line
+            if last is not None and is_final(last):
+                for step in last.get("steps") or []:  # the outcome of every step, once
+                    self.stdout.write(f"  {step_line(step)}")
+                self.stdout.flush()
+        else:
+            with Live(console=console, auto_refresh=False, transient=False) as live:
+                for last in snapshots:
+                    live.update(render(last, task_id), refresh=True)
         if last is not None and is_final(last) and last.get("error"):
             error = last["error"]
-            console.print(f"[red]{error.get('type')}: {error.get('message')}[/red]")
+            if console.is_terminal:
+                console.print(f"[red]{error.get('type')}: {error.get('message')}[/red]")
+            else:
+                self.stdout.write(f"{error.get('type')}: {error.get('message')}")
+                self.stdout.flush()
         return last
+
+
+def is_known(result: AsyncDetailedResult, snapshot: Snapshot) -> bool:
+    """Whether djenga has a record of the task, or else Celery's result backend does."""
+    if snapshot.get("seq") or snapshot.get("epoch"):
+        return True
+    celery_result = AsyncResult(result.id, app=result.app, backend=result.backend)
+    return celery_result.state != TaskState.PENDING
+
+
+def unreachable_message(result: AsyncDetailedResult, exc: BaseException) -> str:
+    """One line: the Redis URL that failed, the setting it came from, and why."""
+    url = maybe_sanitize_url(str(getattr(result.backend, "url", None) or "?"))
+    reason = (
+        str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+    )
+    return (
+        f"watch_task cannot reach Redis at {url}: {reason}. It reads the Celery app's "
+        "result backend (CELERY_RESULT_BACKEND, a redisd:// URL, in the app that "
+        "DJENGA_CELERY_MODULE names): start that Redis or point the setting at it."
+    )
+
+
+def floor_percent(snapshot: Snapshot) -> int:
+    """The percent as the widget shows it: rounded down, so 100 only for SUCCESS."""
+    percent = snapshot.get("percent")
+    if not isinstance(percent, (int, float)) or isinstance(percent, bool):
+        return 0
+    return math.floor(max(0.0, min(100.0, float(percent))) + 1e-9)
+
+
+def step_line(step: dict[str, Any]) -> str:
+    """One step as plain text: marker, description, message, done/total, duration."""
+    text = f"{_MARKERS.get(step.get('state'), '?')} {step.get('description') or ''}"
+    if step.get("message"):
+        text += f" — {step['message']}"
+    if step.get("total"):
+        text += f" ({step.get('done') or 0:g}/{step['total']:g})"
+    took = step.get("duration")
+    return text + (f"  {took:.1f} s" if took is not None else "")
+
+
+def plain_line(snapshot: Snapshot, task_id: str) -> str:
+    """One update as one line of text: state, percent and the running step, no markup."""
+    steps = [s for s in snapshot.get("steps") or [] if isinstance(s, dict)]
+    parts = [
+        str(snapshot.get("name") or "task"),
+        task_id,
+        str(snapshot.get("state")),
+        f"{floor_percent(snapshot)}%",
+    ]
+    current = snapshot.get("current")
+    for index, step in enumerate(steps):
+        if current is not None and step.get("key") == current:
+            text = f"step {index + 1}/{len(steps)} {step.get('description') or ''}".rstrip()
+            if step.get("message"):
+                text += f" — {step['message']}"
+            if step.get("total"):
+                text += f" ({step.get('done') or 0:g}/{step['total']:g})"
+            parts.append(text)
+            break
+    return "  ".join(parts)
 
 
 def render(snapshot: Snapshot, task_id: str) -> Any:
@@ -82,7 +227,7 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    percent = float(snapshot.get("percent") or 0.0)
+    percent = floor_percent(snapshot)
     header = Text.assemble(
         (str(snapshot.get("name") or "task"), "bold"),
         f" {task_id}  ",
@@ -90,8 +235,11 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
             str(snapshot.get("state")),
             "bold green" if snapshot.get("state") == "SUCCESS" else "bold",
         ),
-        f"  {percent:.0f}%",
+        f"  {percent}%",
     )
+    # A ProgressBar ends without a newline: on its own grid row, the steps start below it.
+    bar = Table.grid()
+    bar.add_row(ProgressBar(total=100, completed=percent, width=40))
     steps = Table.grid(padding=(0, 1))
     for step in snapshot.get("steps") or []:
         line = Text(f"{_MARKERS.get(step.get('state'), '?')} {step.get('description') or ''}")
@@ -101,4 +249,4 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
             line.append(f" ({step.get('done') or 0:g}/{step['total']:g})", style="dim")
         took = step.get("duration")
         steps.add_row(line, Text(f"{took:.1f} s" if took is not None else "", style="dim"))
-    return Group(header, ProgressBar(total=100, completed=percent, width=40), steps)
+    return Group(header, bar, steps)
