@@ -65,6 +65,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
+# One clock for the whole demo: Django sets the process time zone (TZ) from TIME_ZONE, so
+# daphne's and the worker's logs use it, and the console's times are UTC too. Django's
+# default would be America/Chicago.
+TIME_ZONE = "UTC"
 LOGIN_URL = "admin:login"
 
 # -- Redis: REDIS_URL names the server; the demo and the tests start one and set it. -------

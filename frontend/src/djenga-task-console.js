@@ -15,7 +15,7 @@ export function matches(task, { state = '', name = '', id = '' } = {}) {
   return true;
 }
 
-const COLUMNS = ['Task', 'ID', 'State', 'Step', 'Progress', 'Started', 'Duration', 'Worker'];
+const COLUMNS = ['Task', 'ID', 'State', 'Step', 'Progress', 'Started (UTC)', 'Duration', 'Worker'];
 
 export class DjengaTaskConsole extends HTMLElement {
   static observedAttributes = ['ws-url'];
@@ -196,7 +196,8 @@ export class DjengaTaskConsole extends HTMLElement {
     const label = document.createElement('span');
     label.textContent = ` ${percent}%`;
     cells[4].replaceChildren(meter, label);
-    cells[5].textContent = task.started_at ? new Date(task.started_at * 1000).toLocaleTimeString() : '';
+    // UTC, as the task page's timeline: one clock for the console, whatever the browser's zone.
+    cells[5].textContent = task.started_at ? new Date(task.started_at * 1000).toISOString().slice(11, 19) : '';
     cells[7].textContent = (task.private && task.private.worker) || '';
     this._duration(task, cells[6]);
     row.hidden = !matches(task, this.filters);

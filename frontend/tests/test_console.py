@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from djenga.celery.results import AsyncDetailedResult
 from djenga.live.auth import make_token
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
@@ -241,3 +242,25 @@ def test_success_is_green_as_in_the_widget(page, daphne):
         )
     green, red = "rgb(26, 127, 55)", "rgb(207, 34, 46)"  # --djenga-done, --djenga-failed
     assert colours == {"SUCCESS": (green, green), "FAILURE": (red, red)}
+
+
+def test_the_list_shows_utc_like_the_task_page_whatever_the_browser_zone(browser, daphne):
+    from datetime import UTC, datetime
+
+    sent = tasks.say.delay("Clock", "tick")
+    sent.get(timeout=15)
+    started = AsyncDetailedResult(sent.id).details()["started_at"]
+    context = browser.new_context(timezone_id="America/Chicago")
+    try:
+        page = context.new_page()
+        log_in(page, daphne.url)
+        page.goto(f"{daphne.url}/djenga/console/")
+        row = page.locator(f"djenga-task-console tr[data-task-id='{sent.id}']")
+        row.wait_for(timeout=10_000)
+        assert "Started (UTC)" in page.locator("djenga-task-console thead").text_content()
+        expected = datetime.fromtimestamp(started, UTC).strftime("%H:%M:%S")
+        assert row.locator("td").nth(5).inner_text() == expected
+        page.goto(f"{daphne.url}/djenga/console/tasks/{sent.id}/")
+        assert "At (UTC)" in page.locator("table.djenga-timeline thead").text_content()
+    finally:
+        context.close()
