@@ -93,3 +93,5 @@ def test_a_project_on_the_wheel_serves_admin_console_and_widget_with_debug_off(r
     moon = page.goto(f"{base}/moon/")
     assert moon.status == 200, reader.logs()
     assert "Traceback" not in reader.logs(), reader.logs()
+    # WhiteNoise under ASGI: Django warns if it must buffer a sync file iterator.
+    assert "StreamingHttpResponse must consume" not in reader.logs(), reader.logs()
