@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..connection import redis_names, redis_url
 from ..keys import RedisNames
-from ..store import LEASED_STATES, PUBLISH_LUA, REFUSED, lost_call
-from ..wire import Snapshot, decode, encode, for_viewer, pending_snapshot
+from ..store import LEASED_STATES, PUBLISH_LUA, REFUSED, absent_snapshot, lost_call
+from ..wire import Snapshot, decode, encode, for_viewer
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 5.0
 #: Connections one hub uses for reads (its pub/sub connection is one more).
 READ_CONNECTIONS = 16
+
+
+def relay_client_name(pid: int | None = None) -> str:
+    """The Redis client name of a web process's hub connections (``CLIENT LIST``)."""
+    return f"djenga-relay-{os.getpid() if pid is None else pid}"
 
 
 class Frame:
@@ -76,7 +82,10 @@ class RelayHub:
         # Reads of many joining watchers share a few connections and queue for them,
         # rather than opening one each (redis-py's plain pool refuses past its limit).
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=READ_CONNECTIONS, timeout=SUBSCRIBE_TIMEOUT
+            url,
+            max_connections=READ_CONNECTIONS,
+            timeout=SUBSCRIBE_TIMEOUT,
+            client_name=relay_client_name(),  # CLIENT LIST tells which process is which
         )
         self._client = redis.asyncio.Redis(connection_pool=pool)
         self._pubsub: Any = None
@@ -117,9 +126,13 @@ class RelayHub:
         await self._unwatch(self.names.firehose(), watcher)
 
     async def read(self, task_id: str) -> Frame:
-        """The task's stored snapshot (PENDING with no steps if there is none)."""
-        raw = await self._client.hget(self.names.task(task_id), "snap")
-        frame = Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+        """The task's stored snapshot (PENDING with no steps if there is none, EXPIRED if
+        its record expired)."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hget(self.names.task(task_id), "snap")
+            pipe.exists(self.names.seen(task_id))
+            raw, seen = await pipe.execute()
+        frame = Frame(decode(raw) if raw is not None else absent_snapshot(task_id, seen))
         self._note(frame)
         return frame
 
@@ -131,8 +144,9 @@ class RelayHub:
             pipe.hget(self.names.task(task_id), "snap")
             pipe.xrange(log, min=f"{seq + 1}-0")
             pipe.xrange(log, count=1)
-            raw, entries, oldest = await pipe.execute()
-        frame = Frame(decode(raw) if raw is not None else pending_snapshot(task_id))
+            pipe.exists(self.names.seen(task_id))
+            raw, entries, oldest, seen = await pipe.execute()
+        frame = Frame(decode(raw) if raw is not None else absent_snapshot(task_id, seen))
         self._note(frame)
         first_kept = int(oldest[0][0].split(b"-")[0]) if oldest else None
         recovered = (
@@ -253,6 +267,12 @@ class RelayHub:
         while True:
             pubsub = self._client.pubsub()
             try:
+                # Connect before anyone else may use it: redis-py's PubSub.connect() has no
+                # lock, so watchers subscribing on a fresh PubSub each opened a connection
+                # of their own, and what they subscribed there was never read.
+                await pubsub.connect()
+                # No await between these two: a watcher joining from now on subscribes
+                # itself; every earlier one is in the list.
                 self._pubsub = pubsub
                 channels = list(self._watchers)
                 await pubsub.subscribe(self.control_channel, *channels)
@@ -266,6 +286,7 @@ class RelayHub:
                         delay = 0.1
                         await self._handle(message, reconnected)
             except (RedisError, OSError) as exc:
+                self._pubsub = None  # nobody subscribes on a dead connection while we wait
                 logger.warning(
                     "djenga relay: Redis connection lost (%s: %s); retrying in %.1f s",
                     type(exc).__name__, exc, delay,
