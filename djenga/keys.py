@@ -48,6 +48,11 @@ class RedisNames:
         """Key a running task's worker keeps alive; its expiry means the worker is gone."""
         return f"{self.prefix}:task:{{{validate_task_id(task_id)}}}:lease"
 
+    def seen(self, task_id: str) -> str:
+        """Tombstone that outlives the task's record by ``DJENGA_TOMBSTONE_TTL``: a task
+        whose record is gone but whose tombstone is not has EXPIRED (it is not queued)."""
+        return f"{self.prefix}:task:{{{validate_task_id(task_id)}}}:seen"
+
     def channel(self, task_id: str) -> str:
         """Pub/sub channel on which every new snapshot of the task is published."""
         return f"{self.prefix}:{self.db}:task:{validate_task_id(task_id)}"

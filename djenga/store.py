@@ -12,7 +12,7 @@ from typing import Any
 
 from .conf import get_settings
 from .keys import RedisNames
-from .wire import Snapshot, TaskState, decode, encode, pending_snapshot
+from .wire import Snapshot, TaskState, decode, encode, expired_snapshot, pending_snapshot
 
 PUBLISH_LUA = resources.files("djenga.celery").joinpath("publish.lua").read_text()
 
@@ -52,7 +52,7 @@ def publish_call(
     numbers = (
         f"{int(expires or 0)} {settings.EVENT_LOG_LENGTH} {settings.RECENT_TASKS} "
         f"{lease_ms(str(snapshot.get('state')), settings.LEASE_TTL)} {int(upkeep)} "
-        f"{time.time()!r} {int(snapshot.get('attempt') or 1)}"
+        f"{time.time()!r} {int(snapshot.get('attempt') or 1)} {settings.TOMBSTONE_TTL}"
     )
     args = [
         encode(snapshot),
@@ -70,7 +70,10 @@ def publish_call(
 @functools.lru_cache(maxsize=1024)
 def _names_of(names: RedisNames, task_id: str) -> tuple[list[str], str]:
     # Built (and the id validated) once per running task, not on every update.
-    keys = [names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id)]
+    keys = [
+        names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id),
+        names.seen(task_id),
+    ]  # fmt: skip
     return keys, names.channel(task_id)
 
 
@@ -93,16 +96,23 @@ def lost_call(names: RedisNames, stored: Snapshot, ttl: int) -> tuple[list[str],
     )
 
 
+def absent_snapshot(task_id: str, seen: Any) -> Snapshot:
+    """What a reader answers for a task with no stored record: EXPIRED if its tombstone
+    says it had one (``seen``), else PENDING (queued, or never sent)."""
+    return expired_snapshot(task_id) if seen else pending_snapshot(task_id)
+
+
 def read_snapshots(client: Any, names: RedisNames, task_ids: Sequence[str]) -> list[Snapshot]:
     """Stored snapshots of several tasks in one round trip, in order; a task djenga knows
-    nothing of gets a PENDING snapshot with no steps."""
+    nothing of gets a PENDING snapshot with no steps, one whose record expired EXPIRED."""
     with client.pipeline(transaction=False) as pipe:
         for task_id in task_ids:
             pipe.hget(names.task(task_id), "snap")
-        raws = pipe.execute()
+            pipe.exists(names.seen(task_id))
+        replies = pipe.execute()
     return [
-        decode(raw) if raw is not None else pending_snapshot(task_id)
-        for task_id, raw in zip(task_ids, raws, strict=True)
+        decode(raw) if raw is not None else absent_snapshot(task_id, seen)
+        for task_id, raw, seen in zip(task_ids, replies[::2], replies[1::2], strict=True)
     ]
 
 

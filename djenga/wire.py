@@ -19,7 +19,8 @@ Snapshot = dict[str, Any]
 
 
 class TaskState(StrEnum):
-    """Task states: Celery's own, PROGRESS while steps run, and LOST (worker vanished)."""
+    """Task states: Celery's own, PROGRESS while steps run, LOST (worker vanished) and
+    EXPIRED (its record outlived ``result_expires``: what it did is no longer known)."""
 
     PENDING = "PENDING"
     STARTED = "STARTED"
@@ -29,10 +30,11 @@ class TaskState(StrEnum):
     FAILURE = "FAILURE"
     REVOKED = "REVOKED"
     LOST = "LOST"
+    EXPIRED = "EXPIRED"
 
 
 FINAL_STATES: frozenset[str] = frozenset(
-    {TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED, TaskState.LOST}
+    {TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED, TaskState.LOST, TaskState.EXPIRED}
 )
 
 
@@ -73,6 +75,12 @@ def pending_snapshot(task_id: str) -> Snapshot:
         "public": [],
         "private": {},
     }
+
+
+def expired_snapshot(task_id: str) -> Snapshot:
+    """The snapshot of a task whose record expired (its tombstone is still there): final,
+    so a watcher stops waiting, and with nothing else known."""
+    return dict(pending_snapshot(task_id), state=TaskState.EXPIRED.value)
 
 
 # One encoder for every call: json.dumps with options builds a new one each time, which
@@ -139,7 +147,7 @@ def group_state(states: Iterable[str]) -> str:
     """A group's state: final once every member is (SUCCESS only if all succeeded)."""
     present = set(states)
     if present and present <= FINAL_STATES:
-        for state in (TaskState.FAILURE, TaskState.LOST, TaskState.REVOKED):
+        for state in (TaskState.FAILURE, TaskState.LOST, TaskState.REVOKED, TaskState.EXPIRED):
             if state in present:
                 return state.value
         return TaskState.SUCCESS.value

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
-from ..store import PUBLISH_LUA, REFUSED, lost_call, publish_call, read_events
+from ..store import PUBLISH_LUA, REFUSED, absent_snapshot, lost_call, publish_call, read_events
 from ..wire import FINAL_STATES, Snapshot, StepState, TaskState, decode, encode
 from .detail import Event, TaskDetail
 
@@ -126,20 +126,22 @@ class RedisDetailBackend(RedisBackend):
             self._warn_unreachable(task_id, exc)
             return None
 
-    def get_detail_or_lost(self, task_id: str) -> Snapshot | None:
-        """The stored snapshot; a leased task whose lease expired is first recorded LOST."""
+    def get_detail_or_lost(self, task_id: str) -> Snapshot:
+        """The stored snapshot; a leased task whose lease expired is first recorded LOST.
+        Without a record: EXPIRED if its tombstone is there, else PENDING."""
         names = self.names
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hget(names.task(task_id), "snap")
             pipe.exists(names.lease(task_id))
             pipe.ttl(names.task(task_id))
-            raw, leased, ttl = pipe.execute()
+            pipe.exists(names.seen(task_id))
+            raw, leased, ttl, seen = pipe.execute()
         if raw is None:
-            return None
+            return absent_snapshot(task_id, seen)
         stored = decode(raw)
         call = None if leased else lost_call(names, stored, ttl)
         if call is not None and self._publish_script(keys=call[0], args=call[1]) != REFUSED:
-            return self.get_detail(task_id)
+            return self.get_detail(task_id) or stored
         return stored
 
     def record_durations(self, detail: TaskDetail) -> None:

@@ -1,8 +1,9 @@
 -- djenga: record one task update in ONE round trip.
 -- KEYS[1] task hash (seq, epoch, snap)   KEYS[2] event log stream   KEYS[3] recent-tasks zset
 -- KEYS[4] the task's lease (alive while a worker runs it)
+-- KEYS[5] the task's tombstone (outlives the record: tells "expired" from "queued")
 -- ARGV[1] snapshot JSON object without seq/epoch
--- ARGV[2] numbers "ttl maxlen recent lease upkeep now attempt":
+-- ARGV[2] numbers "ttl maxlen recent lease upkeep now attempt tomb":
 --         ttl    seconds the keys live (0 = keep)      maxlen  event log length (approx.)
 --         recent size of the recent-tasks index        lease   ms to (re)set the lease for,
 --                                                               0 to drop it, -1 to leave it
@@ -12,6 +13,7 @@
 --         now    seconds since the epoch (the recent index's score)
 --         attempt the run's attempt number: a write from an earlier attempt than the stored
 --                one is refused (-1), so a retried or redelivered run never goes back
+--         tomb   seconds the tombstone outlives the record (with upkeep, when ttl > 0)
 -- ARGV[3] task id   ARGV[4] task channel   ARGV[5] all-tasks channel
 -- ARGV[6] epoch to use if this starts a new log
 -- ARGV[7] '' or a seq: then apply only if the task is still at that seq with no lease
@@ -22,9 +24,10 @@ if ARGV[7] ~= '' then
     return -1
   end
 end
-local ttl, maxlen, recent, lease, upkeep, now, attempt =
-  string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+local ttl, maxlen, recent, lease, upkeep, now, attempt, tomb =
+  string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
 ttl, recent, lease, now = tonumber(ttl), tonumber(recent), tonumber(lease), tonumber(now)
+tomb = tonumber(tomb)
 attempt = tonumber(attempt)
 local stored = redis.call('HMGET', KEYS[1], 'epoch', 'attempt')
 local stored_attempt = tonumber(stored[2]) or 0
@@ -62,6 +65,7 @@ if upkeep == '1' or seq == 1 then
     redis.call('EXPIRE', KEYS[2], ttl)
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
     redis.call('EXPIRE', KEYS[3], ttl)
+    redis.call('SET', KEYS[5], '1', 'EX', ttl + tomb)
   end
 end
 redis.call('PUBLISH', ARGV[4], snap)

@@ -11,7 +11,7 @@ from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
 from ..store import read_snapshots
-from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer, pending_snapshot
+from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer
 from .backends import RedisDetailBackend
 
 __all__ = ["AsyncDetailedResult", "DetailedGroupResult"]
@@ -41,7 +41,7 @@ class AsyncDetailedResult(AsyncResult):
     def details(self) -> Snapshot:
         """The task's latest snapshot (docs/snapshot.md); an unknown id gives a PENDING
         snapshot with no steps."""
-        return self.detail_backend.get_detail_or_lost(self.id) or pending_snapshot(self.id)
+        return self.detail_backend.get_detail_or_lost(self.id)
 
     @property
     def steps(self) -> list[dict[str, Any]]:

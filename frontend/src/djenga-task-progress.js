@@ -24,23 +24,32 @@
 // Frames: single-task mode renders snapshots (no `type`, or "snapshot"), group mode "group" frames; any other
 //   frame, such as the "recovery" message that may open a reconnect, is skipped.
 
-const FINAL_STATES = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST']);
+// EXPIRED: the task's record outlived result_expires; what it did is no longer known.
+const FINAL_STATES = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'LOST', 'EXPIRED']);
 const STATE_LABELS = {
   PENDING: 'Waiting', STARTED: 'Started', PROGRESS: 'In progress', RETRY: 'Retrying',
   SUCCESS: 'Done', FAILURE: 'Failed', REVOKED: 'Cancelled', LOST: 'Lost contact with the worker',
+  EXPIRED: 'No longer available',
 };
 // What the live region says when the task ends (the bar's valuetext reuses STATE_LABELS).
-const FINAL_ANNOUNCE = { SUCCESS: 'Task done', FAILURE: 'Task failed', REVOKED: 'Task cancelled', LOST: 'Lost contact with the worker' };
+const FINAL_ANNOUNCE = {
+  SUCCESS: 'Task done', FAILURE: 'Task failed', REVOKED: 'Task cancelled', LOST: 'Lost contact with the worker',
+  EXPIRED: 'This task is no longer available: its details have expired',
+};
 // Group mode: what is said when the whole group ends, and after a member's name when it ends.
 const GROUP_FINAL_ANNOUNCE = {
   SUCCESS: 'All tasks done', FAILURE: 'Tasks finished with failures', LOST: 'Tasks finished with failures',
-  REVOKED: 'Tasks finished, some cancelled',
+  REVOKED: 'Tasks finished, some cancelled', EXPIRED: 'Tasks finished, some no longer available',
 };
-const MEMBER_FINAL_WORDS = { SUCCESS: 'done', FAILURE: 'failed', REVOKED: 'cancelled', LOST: 'lost contact with the worker' };
+const MEMBER_FINAL_WORDS = {
+  SUCCESS: 'done', FAILURE: 'failed', REVOKED: 'cancelled', LOST: 'lost contact with the worker',
+  EXPIRED: 'no longer available',
+};
 const MAX_NAMED_ANNOUNCEMENTS = 3; // more members ending in one frame are counted, not named
 const STEP_MARKERS = { done: '✓', failed: '✗', running: '…', pending: '○', skipped: '–' };
 const TASK_MARKERS = {
   SUCCESS: STEP_MARKERS.done, FAILURE: STEP_MARKERS.failed, REVOKED: STEP_MARKERS.failed, LOST: STEP_MARKERS.failed,
+  EXPIRED: STEP_MARKERS.skipped,
   STARTED: STEP_MARKERS.running, PROGRESS: STEP_MARKERS.running, RETRY: STEP_MARKERS.running, PENDING: STEP_MARKERS.pending,
 };
 const FORBIDDEN_TEXT = 'You are not allowed to watch this task.';
