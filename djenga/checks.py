@@ -14,10 +14,13 @@ from .conf import get_settings
 _PREFIX_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 POSITIVE_INTEGERS = (
     "EVENT_LOG_LENGTH", "TOKEN_MAX_AGE", "RECENT_TASKS", "MAX_WATCHERS", "MAX_CLIENT_FRAME",
-    "MAX_CLIENT_FRAMES",
+    "MAX_CLIENT_FRAMES", "TOMBSTONE_TTL",
 )  # fmt: skip
 #: Settings in seconds, and whether 0 is allowed.
-SECONDS = {"LEASE_TTL": False, "LEASE_INTERVAL": False, "MIN_UPDATE_INTERVAL": True}
+SECONDS = {
+    "LEASE_TTL": False, "LEASE_INTERVAL": False, "MIN_UPDATE_INTERVAL": True,
+    "REAUTHORISE_INTERVAL": False,
+}  # fmt: skip
 
 
 @register()

@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CLIENT_FRAME": 1024,
     # Frames a browser may send per 10 seconds: more are closed with code 4429.
     "MAX_CLIENT_FRAMES": 20,
+    # Seconds between two re-checks of an open socket's authorisation (session gone, user
+    # inactive, staff removed, token expired: closed with 4403). Also re-checked on resume.
+    "REAUTHORISE_INTERVAL": 30.0,
+    # Seconds a task's id is still known after its record expired (result_expires): its
+    # readers answer EXPIRED, not PENDING, meanwhile.
+    "TOMBSTONE_TTL": 7 * 24 * 3600,
 }
 
 
@@ -53,6 +59,8 @@ class DjengaSettings:
     MAX_WATCHERS: int
     MAX_CLIENT_FRAME: int
     MAX_CLIENT_FRAMES: int
+    REAUTHORISE_INTERVAL: float
+    TOMBSTONE_TTL: int
 
 
 _cached: DjengaSettings | None = None

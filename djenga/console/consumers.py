@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ..conf import get_settings
-from ..live.auth import is_staff
-from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN
+from ..live.auth import current_user, is_staff
+from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, GuardedConsumer
 from ..live.hub import Frame, get_hub
 from ..wire import encode
 
@@ -19,17 +18,18 @@ BATCH_INTERVAL = 0.25
 INITIAL_TASKS = 200
 
 
-class ConsoleConsumer(AsyncWebsocketConsumer):
+class ConsoleConsumer(GuardedConsumer):
     """``ws/djenga/console/``: ``{"type": "tasks", "reset": true, "tasks": [...]}`` with the
     most recent tasks, then ``{"type": "tasks", "tasks": [...]}`` with the ones that changed,
-    at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per task. Staff only."""
+    at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per task. Staff only,
+    re-checked every ``DJENGA_REAUTHORISE_INTERVAL`` seconds."""
 
-    channel_layer_alias = None
     _pump: asyncio.Task[None] | None = None
     _watching = False
 
     async def connect(self) -> None:
-        await self.accept()
+        if not await self.accept_guarded():
+            return
         if not await database_sync_to_async(is_staff)(self.scope.get("user")):
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -42,11 +42,16 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         tasks = await hub.read_recent(limit)
         await self.send(text_data=encode({"type": "tasks", "reset": True, "tasks": tasks}))
         self._pump = asyncio.get_running_loop().create_task(self._send_batches())
+        self.start_rechecks()
+
+    def reauthorise(self) -> bool:
+        return is_staff(current_user(self.scope))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.close(code=CLOSE_BAD_FRAME)  # the console stream takes no input
 
     async def disconnect(self, code: int) -> None:
+        self.stop_rechecks()
         if self._pump is not None:
             self._pump.cancel()
         if self._watching:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 
 from ..conf import get_settings
@@ -86,3 +90,43 @@ def authorise(user: Any, token: str | None, task_id: str) -> Viewer | None:
     if claims.get("u") is not None and _user_id(user) != claims["u"]:
         return None
     return Viewer(staff=False)
+
+
+def current_user(scope: dict[str, Any]) -> Any:
+    """The socket's user as the session says *now* (not as it was at connect): anonymous
+    once the session was deleted or expired (logout), and None for an inactive user as
+    Django's auth backends see it. Touches the database: call it from a thread."""
+    from django.contrib.auth import get_user
+
+    key = getattr(scope.get("session"), "session_key", None)
+    if key is None:
+        return scope.get("user")  # no session: nobody was logged in
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    return get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+
+
+#: Control bytes: none belongs in a header value, and autobahn splits header lines on
+#: \x1c-\x1e and strips \x1c-\x1f before Channels sees them, so they are looked for in
+#: the raw handshake too.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_OR_TAB = re.compile(rb"[\x00-\x1f\x7f]")
+_CHECKED_HEADERS = (b"host", b"origin", b"cookie")
+
+
+def has_control_bytes(scope: dict[str, Any], raw_handshake: bytes | None = None) -> bool:
+    """True if a handshake header carries a control byte: any (tab aside) in any header of
+    the raw request, and any at all in Host, Origin and Cookie."""
+    for name, value in scope.get("headers", ()):
+        pattern = _CONTROL_OR_TAB if name.lower() in _CHECKED_HEADERS else _CONTROL
+        if pattern.search(value):
+            return True
+    if raw_handshake is None:
+        return False
+    for line in raw_handshake.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in _CHECKED_HEADERS:
+            if _CONTROL_OR_TAB.search(value.strip(b" ")):
+                return True
+        elif _CONTROL.search(value):
+            return True
+    return False

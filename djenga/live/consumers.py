@@ -25,7 +25,8 @@ from ..wire import (
     is_final,
     is_newer,
 )
-from .auth import Viewer, authorise, authorise_group
+from . import transport
+from .auth import Viewer, authorise, authorise_group, current_user, has_control_bytes
 from .hub import Frame, get_hub
 
 logger = logging.getLogger(__name__)
@@ -42,18 +43,81 @@ CLOSE_UNAVAILABLE = 1011  # Redis unreachable while joining: try again
 
 #: Seconds over which DJENGA_MAX_CLIENT_FRAMES is counted.
 RATE_WINDOW = 10.0
+#: Seconds between two looks at a lagging client's queue.
+DRAIN_POLL = 0.05
+#: Seconds a client that reads slowly has to answer our closing frame.
+SLOW_CLOSE_TIMEOUT = 30.0
 
 
-class TaskProgressConsumer(AsyncWebsocketConsumer):
+class GuardedConsumer(AsyncWebsocketConsumer):
+    """What every djenga socket does: refuse control bytes in the handshake (4400), and
+    re-check the viewer's authorisation every ``DJENGA_REAUTHORISE_INTERVAL`` seconds
+    (4403 once it is gone). Subclasses implement :meth:`reauthorise`."""
+
+    # The hot path goes through the relay hub, not the channel layer.
+    channel_layer_alias = None
+    _rechecks: asyncio.Task[None] | None = None
+    _protocol: object | None = None
+
+    async def accept_guarded(self) -> bool:
+        """Accept, then refuse (4400) a handshake with control bytes in its headers; True
+        if the connection may go on."""
+        await self.accept()
+        self._protocol = transport.server_protocol(self.base_send)
+        if has_control_bytes(self.scope, transport.raw_handshake(self._protocol)):
+            await self.close(code=CLOSE_BAD_FRAME)
+            return False
+        return True
+
+    def reauthorise(self) -> bool:
+        """Whether the viewer may still watch (runs in a thread: it reads the session)."""
+        raise NotImplementedError
+
+    async def still_authorised(self) -> bool:
+        """Re-check now; close with 4403 if the viewer lost the right to watch."""
+        if await database_sync_to_async(self.reauthorise)():
+            return True
+        logger.info("djenga relay: %s is no longer authorised; closing", self.scope["path"])
+        await self.close(code=CLOSE_FORBIDDEN)
+        return False
+
+    def start_rechecks(self) -> None:
+        self._rechecks = asyncio.get_running_loop().create_task(self._recheck_forever())
+
+    def stop_rechecks(self) -> None:
+        if self._rechecks is not None:
+            self._rechecks.cancel()
+            self._rechecks = None
+
+    async def _recheck_forever(self) -> None:
+        interval = get_settings().REAUTHORISE_INTERVAL
+        while True:
+            await asyncio.sleep(interval)
+            if not await self.still_authorised():
+                return
+
+
+class UnknownRouteConsumer(AsyncWebsocketConsumer):
+    """Any other path under ``ws/djenga/`` (a task id the route cannot hold, a typo):
+    accepted and closed with 4400, so the client learns "bad request", not a network
+    error, and the server logs no "No route found" traceback."""
+
+    channel_layer_alias = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_BAD_FRAME)
+
+
+class TaskProgressConsumer(GuardedConsumer):
     """``ws/djenga/tasks/<task_id>/?token=…[&seq=N&epoch=E][&stay=1]``.
 
     Sends the current snapshot, then every newer one, then closes with 1000 once the
-    task is final (unless ``stay=1``). A slow client never makes memory grow: only the
-    newest unsent snapshot is kept for it.
+    task is final (unless ``stay=1``). A slow client never makes memory grow: while the
+    server still holds more than :data:`~djenga.live.transport.HIGH_WATER` bytes for it,
+    nothing more is sent, and then only the newest snapshot.
     """
 
-    # The per-task hot path goes through the relay hub, not the channel layer.
-    channel_layer_alias = None
     #: Whether a client's (epoch, seq) gets the events it missed (single tasks only).
     recovers = True
 
@@ -61,7 +125,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
     _pump: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        await self.accept()
+        if not await self.accept_guarded():
+            return
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             # (epoch, seq) the client holds; -1: nothing yet, so even seq 0 (unknown) goes.
@@ -69,6 +134,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             self._mark = (_one(params, "epoch"), int(seq) if seq else -1)
             if self._mark[1] < -1:
                 raise ValueError("seq must not be negative")
+            self._params = params
+            self.check_route()
             granted = await database_sync_to_async(self.authorise)(params)
         except (InvalidTaskId, ValueError):
             await self.close(code=CLOSE_BAD_FRAME)
@@ -85,6 +152,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         self._members: dict[str, Frame] = {}
         self._wake = asyncio.Event()
         self._received: deque[float] = deque()
+        self._held_back = 0  # frames a lagging client never got (newer ones replaced them)
+        self._peak_queued = 0
         # Subscribe first, then read: nothing published in between can be missed, and
         # anything at or below what was read is dropped by _offer.
         try:
@@ -102,12 +171,26 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             return
         # Started last, so a recovery message always precedes the snapshots.
         self._pump = asyncio.get_running_loop().create_task(self._send_frames())
+        self.start_rechecks()
 
-    def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
+    def check_route(self) -> None:
+        """Raise :class:`InvalidTaskId` for a task id in the path that cannot be one."""
+        validate_task_id(self.scope["url_route"]["kwargs"]["task_id"])
+
+    def authorise(
+        self, params: dict[str, list[str]], user: object = None
+    ) -> tuple[Viewer, list[str]] | None:
         """Who is watching which tasks (runs in a thread: it may touch the database)."""
         task_id = validate_task_id(self.scope["url_route"]["kwargs"]["task_id"])
-        viewer = authorise(self.scope.get("user"), _one(params, "token"), task_id)
+        user = self.scope.get("user") if user is None else user
+        viewer = authorise(user, _one(params, "token"), task_id)
         return None if viewer is None else (viewer, [task_id])
+
+    def reauthorise(self) -> bool:
+        """Still the same viewer of the same tasks, with the user read afresh from the
+        session (logged out, inactive, no longer staff) and the token's age checked."""
+        granted = self.authorise(self._params, current_user(self.scope))
+        return granted == (self.viewer, self.task_ids)
 
     async def _recover(self) -> None:
         """Answer a client that says what it holds: the events it missed (recovered), or
@@ -159,6 +242,8 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self.close(code=CLOSE_BAD_FRAME)
             return
+        if not await self.still_authorised():
+            return
         self._mark = (epoch if isinstance(epoch, str) else None, seq)
         if self.recovers:
             await self._recover()
@@ -166,8 +251,14 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             self._wake.set()
 
     async def disconnect(self, code: int) -> None:
+        self.stop_rechecks()
         if self._pump is not None:
             self._pump.cancel()
+        if self.viewer is not None and self._held_back:
+            logger.info(
+                "djenga relay: a slow client of %s skipped %d frames (peak queue %d bytes)",
+                self.task_ids[0], self._held_back, self._peak_queued,
+            )  # fmt: skip
         await self._stop_watching()
 
     async def _stop_watching(self) -> None:
@@ -182,14 +273,28 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
         task_id = frame.snapshot.get("task_id")
         held = self._members.get(task_id)
         if held is None or is_newer(frame.snapshot, held.snapshot.get("epoch"), _seq(held)):
+            if self._wake.is_set():
+                self._held_back += 1  # replaces one the pump has not sent yet
             self._members[task_id] = frame
             self._wake.set()
+
+    async def _caught_up(self) -> None:
+        """Wait while the server still holds more than HIGH_WATER bytes for this client.
+        ``send()`` never blocks under daphne, so this is what keeps a slow client's queue
+        from growing: meanwhile newer frames replace the unsent one."""
+        while True:
+            queued = transport.queued_bytes(self._protocol)
+            if queued is None or queued <= transport.HIGH_WATER:
+                return
+            self._peak_queued = max(self._peak_queued, queued)
+            await asyncio.sleep(DRAIN_POLL)
 
     async def _send_frames(self) -> None:
         # Its own task: frames do not go through Channels' per-handler dispatch. Only the
         # newest state is ever sent, so a slow client just skips intermediate ones.
         while True:
             await self._wake.wait()
+            await self._caught_up()
             self._wake.clear()
             if self.viewer is None or len(self._members) < len(self.task_ids):
                 continue
@@ -199,6 +304,9 @@ class TaskProgressConsumer(AsyncWebsocketConsumer):
             self._mark = (snapshot.get("epoch"), int(snapshot.get("seq") or 0))
             await self.send(text_data=text)
             if is_final(snapshot) and not self.stay:
+                # A lagging client still has frames to read before our close frame: give
+                # it time to answer, rather than reset the connection under them.
+                transport.allow_slow_close(self._protocol, SLOW_CLOSE_TIMEOUT)
                 await self.close(code=CLOSE_DONE)
                 return
 
@@ -209,8 +317,14 @@ class GroupProgressConsumer(TaskProgressConsumer):
 
     recovers = False
 
-    def authorise(self, params: dict[str, list[str]]) -> tuple[Viewer, list[str]] | None:
-        granted = authorise_group(self.scope.get("user"), _one(params, "token"))
+    def check_route(self) -> None:
+        """The group route holds no task id."""
+
+    def authorise(
+        self, params: dict[str, list[str]], user: object = None
+    ) -> tuple[Viewer, list[str]] | None:
+        user = self.scope.get("user") if user is None else user
+        granted = authorise_group(user, _one(params, "token"))
         if granted is not None:
             for task_id in granted[1]:
                 validate_task_id(task_id)
@@ -232,4 +346,4 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-__all__ = ["GroupProgressConsumer", "TaskProgressConsumer"]
+__all__ = ["GroupProgressConsumer", "GuardedConsumer", "TaskProgressConsumer"]

@@ -1,13 +1,18 @@
-"""WebSocket routes to include in your ASGI router: one task, a group, the agents' console."""
+"""WebSocket routes to include in your ASGI router: one task, a group, the agents' console.
+
+The task route takes any path segment, and any other path under ``ws/djenga/`` is
+answered too: a bad id or path is closed with 4400 by djenga, never a "No route found"
+error from Channels (HTTP 500, which the browser sees as 1006).
+"""
 
 from django.urls import re_path
 
 from ..console.consumers import ConsoleConsumer
-from ..keys import TASK_ID_PATTERN
-from .consumers import GroupProgressConsumer, TaskProgressConsumer
+from .consumers import GroupProgressConsumer, TaskProgressConsumer, UnknownRouteConsumer
 
 websocket_urlpatterns = [
-    re_path(rf"^ws/djenga/tasks/(?P<task_id>{TASK_ID_PATTERN})/$", TaskProgressConsumer.as_asgi()),
+    re_path(r"^ws/djenga/tasks/(?P<task_id>[^/]*)/$", TaskProgressConsumer.as_asgi()),
     re_path(r"^ws/djenga/groups/$", GroupProgressConsumer.as_asgi()),
     re_path(r"^ws/djenga/console/$", ConsoleConsumer.as_asgi()),
+    re_path(r"^ws/djenga/", UnknownRouteConsumer.as_asgi()),
 ]
