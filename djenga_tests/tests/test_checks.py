@@ -72,3 +72,11 @@ def test_lease_interval_must_be_shorter_than_its_ttl():
             "running tasks would be reported LOST.",
         )
     ]
+
+
+@override_settings(DJENGA_TOMBSTONE_TTL=-1, DJENGA_REAUTHORISE_INTERVAL=0)
+def test_bad_tombstone_ttl_and_reauthorise_interval():
+    assert ids_and_messages() == [
+        ("djenga.E003", "DJENGA_TOMBSTONE_TTL is -1, not a positive integer."),
+        ("djenga.E005", "DJENGA_REAUTHORISE_INTERVAL is 0, not a positive number of seconds."),
+    ]
