@@ -25,7 +25,7 @@ for (const name of ['djenga:update', 'djenga:done', 'djenga:error']) {
 
 IS_FINAL = """() => {
   const el = document.querySelector('djenga-task-progress');
-  return el && ['SUCCESS', 'FAILURE', 'REVOKED', 'LOST'].includes(el.dataset.state);
+  return el && ['SUCCESS', 'FAILURE', 'REVOKED', 'LOST', 'EXPIRED'].includes(el.dataset.state);
 }"""
 
 
