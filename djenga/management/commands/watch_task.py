@@ -131,7 +131,10 @@ class Command(BaseCommand):
 
         console = Console(file=self.stdout._out, highlight=False)
         last = None
-        if not console.is_terminal:
+        # The stream itself decides, not rich's guess (FORCE_COLOR would make a pipe a
+        # "terminal" and hold every update in redrawn frames).
+        terminal = self.stdout.isatty()
+        if not terminal:
             # Piped or redirected: no redrawing, one plain line per update, as it comes.
             shown = None
             for last in snapshots:
@@ -150,7 +153,7 @@ class Command(BaseCommand):
                     live.update(render(last, task_id), refresh=True)
         if last is not None and is_final(last) and last.get("error"):
             error = last["error"]
-            if console.is_terminal:
+            if terminal:
                 console.print(f"[red]{error.get('type')}: {error.get('message')}[/red]")
             else:
                 self.stdout.write(f"{error.get('type')}: {error.get('message')}")
