@@ -80,8 +80,13 @@ def celery_app(redis_server: RedisHandle):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_app):
-    """A real Celery worker in this process (thread pool, so tests can run tasks side by side)."""
+def celery_worker(celery_app, tmp_path_factory):
+    """A real Celery worker in this process (thread pool, so tests can run tasks side by side).
+
+    Its log goes to a file: the tracebacks of tasks that fail on purpose would otherwise
+    land between pytest's progress dots, printed after their test ended.
+    """
+    logfile = tmp_path_factory.mktemp("worker") / "worker.log"
     with start_worker(
         celery_app,
         pool="threads",
@@ -89,6 +94,7 @@ def celery_worker(celery_app):
         perform_ping_check=True,
         shutdown_timeout=15,
         loglevel="WARNING",
+        logfile=str(logfile),
     ) as worker:
         yield worker
 
