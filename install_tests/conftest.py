@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from djenga.testing.browser import launch_chromium, new_page
 from djenga.testing.processes import ManagedProcess
 from djenga.testing.redis_server import free_port
 
@@ -33,13 +33,8 @@ WHEEL_PLACEHOLDER = re.compile(r"/path/to/djenga-[\w.]+-py3-none-any\.whl")
 #: Generous: only a hang ends a wait, never a slow machine.
 START_TIMEOUT = 300.0
 
+
 # Debian's Chromium as frontend/tests/conftest.py launches it (that file is not installed).
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
 @dataclass
 class Block:
     """One fenced block of the quickstart, by the marker on its first line."""
@@ -219,25 +214,11 @@ def reader(tmp_path, wheel):
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    if not chromium:
-        raise RuntimeError("Chromium is missing: apt-get install chromium, or set CHROMIUM.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-        )
+    with launch_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 800, "height": 700})
-    page = context.new_page()
-    page.on("console", lambda message: print(f"[browser {message.type}] {message.text}"))
-    yield page
-    context.close()
+    with new_page(browser) as page:
+        yield page
