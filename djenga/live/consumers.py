@@ -152,7 +152,7 @@ class TaskProgressConsumer(GuardedConsumer):
         self._members: dict[str, Frame] = {}
         self._wake = asyncio.Event()
         self._received: deque[float] = deque()
-        self._held_back = 0  # frames a lagging client never got (newer ones replaced them)
+        self._held_back = 0  # frames replaced before they were sent (coalesced or lagging)
         self._peak_queued = 0
         # Subscribe first, then read: nothing published in between can be missed, and
         # anything at or below what was read is dropped by _offer.
@@ -254,7 +254,7 @@ class TaskProgressConsumer(GuardedConsumer):
         self.stop_rechecks()
         if self._pump is not None:
             self._pump.cancel()
-        if self.viewer is not None and self._held_back:
+        if self.viewer is not None and self._peak_queued:  # it lagged, not merely coalesced
             logger.info(
                 "djenga relay: a slow client of %s skipped %d frames (peak queue %d bytes)",
                 self.task_ids[0], self._held_back, self._peak_queued,
