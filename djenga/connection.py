@@ -1,4 +1,5 @@
-"""Where the web process finds Redis: one URL (from settings), its key names, its clients."""
+"""Where the web process finds Redis: one URL (from settings), its key names, its client and
+its :class:`~djenga.store.TaskStore`, through which the views read."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url
 
-from . import store
 from .celery.backends import DETAIL_SCHEMES, to_redis_url
 from .conf import get_settings
 from .keys import RedisNames
+from .store import TaskStore
 from .wire import Snapshot
 
 
@@ -48,22 +49,31 @@ def sync_client() -> redis.Redis:
     return _sync_client(redis_url())
 
 
+@functools.cache
+def _task_store(url: str) -> TaskStore:
+    return TaskStore(_sync_client(url), redis_names(url))
+
+
+def task_store() -> TaskStore:
+    """The web process's synchronous :class:`TaskStore` (its views read through it)."""
+    return _task_store(redis_url())
+
+
 def read_snapshot(task_id: str) -> Snapshot:
-    """The stored snapshot of a task, or a PENDING one with no steps."""
-    return read_snapshots([task_id])[0]
+    """The task's snapshot, with every reader's LOST and absent rules (:meth:`TaskStore.read`)."""
+    return task_store().read(task_id)
 
 
 def read_snapshots(task_ids: list[str]) -> list[Snapshot]:
-    """Snapshots of several tasks in one round trip, in order (PENDING for unknown ones)."""
-    return store.read_snapshots(sync_client(), redis_names(), task_ids)
+    """:func:`read_snapshot` of several tasks in one round trip, in order."""
+    return task_store().read_many(task_ids)
 
 
 def read_recent(limit: int) -> list[Snapshot]:
     """Snapshots of the ``limit`` most recently updated tasks, newest first."""
-    ids = [i.decode() for i in sync_client().zrevrange(redis_names().recent(), 0, limit - 1)]
-    return [s for s in read_snapshots(ids) if s.get("seq")]
+    return task_store().recent(limit)
 
 
 def read_events(task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
     """The task's logged events with seq > ``after_seq``, oldest first."""
-    return store.read_events(sync_client(), redis_names(), task_id, after_seq)
+    return task_store().events(task_id, after_seq)

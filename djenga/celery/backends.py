@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
-from ..store import PUBLISH_LUA, REFUSED, absent_snapshot, lost_call, publish_call, read_events
-from ..wire import FINAL_STATES, Snapshot, StepState, TaskState, decode, encode
+from ..store import TaskStore
+from ..wire import FINAL_STATES, Snapshot, StepState, TaskState
 from .detail import Event, TaskDetail
 
 __all__ = ["DETAIL_SCHEMES", "RedisDetailBackend", "patch_aliases", "to_redis_url"]
@@ -29,11 +29,10 @@ DETAIL_SCHEMES: dict[str, str] = {"redisd": "redis", "redisds": "rediss"}
 
 _BACKEND_PATH = "djenga.celery.backends:RedisDetailBackend"
 _REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
+#: States whose write retries within the backend's retry_policy (see publish_detail).
+_RETRIED_STATES = _REPORTED_STATES
 #: One publish in this many does the upkeep even if it is a plain update.
 UPKEEP_EVERY = 64
-#: Successful runs whose step durations are kept per task name, and for how long (ETA).
-DURATION_SAMPLES = 20
-DURATION_TTL = 30 * 24 * 3600
 
 
 def patch_aliases() -> None:
@@ -75,8 +74,9 @@ class RedisDetailBackend(RedisBackend):
         return RedisNames(get_settings().KEY_PREFIX, int(self.connparams.get("db") or 0))
 
     @cached_property
-    def _publish_script(self) -> Any:
-        return self.client.register_script(PUBLISH_LUA)
+    def store(self) -> TaskStore:
+        """The task store on this backend's client: every command on djenga's keys."""
+        return TaskStore(self.client, self.names)
 
     def async_client(self) -> redis.asyncio.Redis:
         """A new redis.asyncio client for the same server and database."""
@@ -97,6 +97,12 @@ class RedisDetailBackend(RedisBackend):
         """Store the snapshot, append its unpublished events to the log, index the task
         as recent and publish it, in one round trip; return the new seq.
 
+        A final write (SUCCESS, FAILURE, RETRY, REVOKED, LOST) retries on connection
+        errors within the backend's ``retry_policy``, the bound Celery's own result
+        write here has (by default 20 tries about 1 s apart; change it with
+        ``result_backend_transport_options={"retry_policy": {...}}``): the snapshot must
+        not stay at PROGRESS while Celery stores SUCCESS. Other updates are best-effort.
+
         Never raises for Redis trouble: progress reporting must not fail a task, so an
         unreachable Redis is a (rate-limited) logged warning and ``None``; the events are
         kept for the next successful publish.
@@ -110,16 +116,17 @@ class RedisDetailBackend(RedisBackend):
         # Plain updates skip the upkeep, except every UPKEEP_EVERY-th (leases are also
         # renewed by the worker's lease thread).
         self._publishes += 1
-        keys, args = publish_call(
-            self.names,
-            task_id,
-            snapshot,
-            events,
-            expires=self.expires,
-            upkeep=self._publishes % UPKEEP_EVERY == 0,
-        )
+        upkeep = self._publishes % UPKEEP_EVERY == 0
+
+        def publish() -> int:
+            return self.store.publish(
+                task_id, snapshot, events, expires=self.expires, upkeep=upkeep
+            )
+
         try:
-            return int(self._publish_script(keys=keys, args=args))
+            if snapshot.get("state") in _RETRIED_STATES:
+                return int(self.ensure(publish, ()))
+            return publish()
         except (RedisError, OSError) as exc:
             with detail.lock:
                 detail.restore_events(events)
@@ -127,22 +134,10 @@ class RedisDetailBackend(RedisBackend):
             return None
 
     def get_detail_or_lost(self, task_id: str) -> Snapshot:
-        """The stored snapshot; a leased task whose lease expired is first recorded LOST.
-        Without a record: EXPIRED if its tombstone is there, else PENDING."""
-        names = self.names
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hget(names.task(task_id), "snap")
-            pipe.exists(names.lease(task_id))
-            pipe.ttl(names.task(task_id))
-            pipe.exists(names.seen(task_id))
-            raw, leased, ttl, seen = pipe.execute()
-        if raw is None:
-            return absent_snapshot(task_id, seen)
-        stored = decode(raw)
-        call = None if leased else lost_call(names, stored, ttl)
-        if call is not None and self._publish_script(keys=call[0], args=call[1]) != REFUSED:
-            return self.get_detail(task_id) or stored
-        return stored
+        """The task's snapshot as every reader sees it (:meth:`TaskStore.read`): a leased
+        task whose lease expired is first recorded LOST; without a record EXPIRED if its
+        tombstone is there, else PENDING."""
+        return self.store.read(task_id)
 
     def record_durations(self, detail: TaskDetail) -> None:
         """Remember a successful run's step durations, for the ETA of later runs."""
@@ -154,12 +149,7 @@ class RedisDetailBackend(RedisBackend):
         if not durations or not detail.name:
             return
         try:
-            key = self.names.durations(detail.name)
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(key, encode(durations))
-                pipe.ltrim(key, 0, DURATION_SAMPLES - 1)
-                pipe.expire(key, DURATION_TTL)
-                pipe.execute()
+            self.store.record_durations(detail.name, durations)
         except InvalidTaskId:
             return
         except (RedisError, OSError) as exc:
@@ -170,35 +160,19 @@ class RedisDetailBackend(RedisBackend):
         snapshot (an earlier attempt under the same id) and its steps' mean durations
         over the last successful runs of ``task_name`` (keyed by ``str(step key)``)."""
         try:
-            durations_key: str | None = self.names.durations(task_name)
-        except InvalidTaskId:
-            durations_key = None
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.hget(self.names.task(task_id), "snap")
-                if durations_key:
-                    pipe.lrange(durations_key, 0, DURATION_SAMPLES - 1)
-                replies = pipe.execute()
+            return self.store.run_context(task_id, task_name)
         except (RedisError, OSError) as exc:
             self._warn_unreachable(task_id, exc)
             return None, {}
-        previous = decode(replies[0]) if replies[0] is not None else None
-        samples: dict[str, list[float]] = {}
-        for item in replies[1] if durations_key else ():
-            for key, seconds in decode(item).items():
-                if isinstance(seconds, (int, float)):
-                    samples.setdefault(key, []).append(float(seconds))
-        means = {key: sum(values) / len(values) for key, values in samples.items()}
-        return previous, means
 
     def get_detail(self, task_id: str) -> Snapshot | None:
-        """The latest stored snapshot of the task, or None if djenga has none."""
-        raw = self.client.hget(self.names.task(task_id), "snap")
-        return decode(raw) if raw is not None else None
+        """The latest stored snapshot of the task as it is (no LOST check), or None if
+        djenga has none. Readers use :meth:`get_detail_or_lost`."""
+        return self.store.stored(task_id)
 
     def get_events(self, task_id: str, after_seq: int = 0) -> list[Event]:
         """Events of the task's log with seq > ``after_seq``, oldest first."""
-        return read_events(self.client, self.names, task_id, after_seq)
+        return self.store.events(task_id, after_seq)
 
     def finish_detail(
         self,
@@ -272,7 +246,6 @@ class RedisDetailBackend(RedisBackend):
 
 
 def _is_detail_task(app: Any, name: str | None) -> bool:
-    from .tasks import DetailTask
-
+    # A flag, not isinstance(DetailTask): tasks.py imports this module, never the reverse.
     task = app.tasks.get(name) if name else None
-    return isinstance(task, DetailTask)
+    return bool(getattr(task, "reports_steps", False))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
-from ..store import read_snapshots
+from ..store import AsyncTaskStore
 from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer
 from .backends import RedisDetailBackend
 
@@ -85,15 +84,16 @@ class AsyncDetailedResult(AsyncResult):
             pubsub.close()
 
     async def afollow(self, timeout: float | None = 60.0) -> AsyncIterator[Snapshot]:
-        """Async twin of :meth:`follow`: pub/sub on a redis.asyncio connection of its own;
-        reads (with their LOST check) are :meth:`details`, in a thread."""
+        """Async twin of :meth:`follow`, on a redis.asyncio connection of its own: pub/sub,
+        and reads (with the same LOST rule as :meth:`details`) by :class:`AsyncTaskStore`."""
         backend = self.detail_backend
         client = backend.async_client()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         channel = backend.names.channel(self.id)
+        store = AsyncTaskStore(client, backend.names)
 
         async def read() -> Snapshot:
-            return await asyncio.to_thread(self.details)
+            return await store.read(self.id)
 
         try:
             await pubsub.subscribe(channel)
@@ -148,8 +148,7 @@ class DetailedGroupResult:
         """The group snapshot: state, overall percent, counts per state, each member."""
         if not self.results:
             return group_snapshot([])
-        backend = self.results[0].detail_backend
-        return group_snapshot(read_snapshots(backend.client, backend.names, self.task_ids))
+        return group_snapshot(self.results[0].detail_backend.store.read_many(self.task_ids))
 
     @property
     def percent(self) -> float:

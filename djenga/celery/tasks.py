@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from ..conf import get_settings
 from ..wire import TaskState
+from .backends import RedisDetailBackend
 from .detail import Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
 
 __all__ = ["DetailTask", "Step", "TaskDetail"]
@@ -46,6 +47,9 @@ class DetailTask(Task):
     #: Updates in between are coalesced to the newest; step starts/ends and the final
     #: state are always published at once.
     min_update_interval: ClassVar[float | None] = None
+    #: Tells the backend to record this task's outcomes in its snapshot (a flag, so the
+    #: backend needs nothing from this module).
+    reports_steps: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -269,12 +273,12 @@ class _LeaseKeeper:
     leases expire and watchers record them as LOST."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, tuple[Any, int]] = {}
+        self._runs: dict[str, tuple[RedisDetailBackend, int]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def keep(self, backend: Any, task_id: str) -> None:
+    def keep(self, backend: RedisDetailBackend, task_id: str) -> None:
         with self._lock:
             # Counted: the next attempt of a retried task may start in this process before
             # the previous attempt has returned and dropped its hold.
@@ -302,17 +306,12 @@ class _LeaseKeeper:
             time.sleep(settings.LEASE_INTERVAL)
             with self._lock:
                 runs = list(self._runs.items())
-            by_backend: dict[int, tuple[Any, list[str]]] = {}
+            by_backend: dict[int, tuple[RedisDetailBackend, list[str]]] = {}
             for task_id, (backend, _holds) in runs:
                 by_backend.setdefault(id(backend), (backend, []))[1].append(task_id)
             for backend, task_ids in by_backend.values():
                 try:
-                    with backend.client.pipeline(transaction=False) as pipe:
-                        for task_id in task_ids:
-                            pipe.pexpire(
-                                backend.names.lease(task_id), int(settings.LEASE_TTL * 1000)
-                            )
-                        pipe.execute()
+                    backend.store.renew_leases(task_ids, settings.LEASE_TTL)
                 except (RedisError, OSError) as exc:
                     backend._warn_unreachable(task_ids[0], exc)
 
@@ -322,10 +321,8 @@ leases = _LeaseKeeper()
 _warned_backends: set[str] = set()
 
 
-def _detail_backend(task: Task) -> Any:
+def _detail_backend(task: Task) -> RedisDetailBackend | None:
     """The task's backend if it is djenga's; else None, with one warning per task name."""
-    from .backends import RedisDetailBackend
-
     backend = task.backend
     if isinstance(backend, RedisDetailBackend):
         return backend

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..connection import redis_names, redis_url
 from ..keys import RedisNames
-from ..store import LEASED_STATES, PUBLISH_LUA, REFUSED, absent_snapshot, lost_call
+from ..store import LEASED_STATES, AsyncTaskStore
 from ..wire import Snapshot, decode, encode, for_viewer
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class RelayHub:
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._leased: set[str] = set()  # watched tasks last seen running: check their leases
-        self._publish_script = self._client.register_script(PUBLISH_LUA)
+        #: Every read and write on djenga's keys; the hub itself only subscribes.
+        self.store = AsyncTaskStore(self._client, names)
         self._connections = 0
 
     def watchers_of(self, task_id: str) -> int:
@@ -126,47 +127,24 @@ class RelayHub:
         await self._unwatch(self.names.firehose(), watcher)
 
     async def read(self, task_id: str) -> Frame:
-        """The task's stored snapshot (PENDING with no steps if there is none, EXPIRED if
-        its record expired)."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.hget(self.names.task(task_id), "snap")
-            pipe.exists(self.names.seen(task_id))
-            raw, seen = await pipe.execute()
-        frame = Frame(decode(raw) if raw is not None else absent_snapshot(task_id, seen))
+        """The task's snapshot, by every reader's rules (:meth:`AsyncTaskStore.read`):
+        LOST if its worker is gone, PENDING with no steps if there is none, EXPIRED if
+        its record expired."""
+        frame = Frame(await self.store.read(task_id))
         self._note(frame)
         return frame
 
     async def read_since(self, task_id: str, epoch: str | None, seq: int) -> Recovery:
         """What a client at (``epoch``, ``seq``) missed: the events after ``seq`` if the
         log still holds all of them in the same epoch, else ``recovered=False``."""
-        log = self.names.log(task_id)
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.hget(self.names.task(task_id), "snap")
-            pipe.xrange(log, min=f"{seq + 1}-0")
-            pipe.xrange(log, count=1)
-            pipe.exists(self.names.seen(task_id))
-            raw, entries, oldest, seen = await pipe.execute()
-        frame = Frame(decode(raw) if raw is not None else absent_snapshot(task_id, seen))
+        since = await self.store.read_since(task_id, epoch, seq)
+        frame = Frame(since.snapshot)
         self._note(frame)
-        first_kept = int(oldest[0][0].split(b"-")[0]) if oldest else None
-        recovered = (
-            raw is not None
-            and frame.snapshot.get("epoch") == epoch
-            and (first_kept is None or first_kept <= seq + 1 or not entries)
-        )
-        events = [decode(fields[b"e"]) for _entry, fields in entries] if recovered else []
-        return Recovery(recovered, events, frame)
+        return Recovery(since.recovered, since.events, frame)
 
     async def read_recent(self, limit: int) -> list[Snapshot]:
         """Snapshots of the ``limit`` most recently updated tasks, newest first."""
-        ids = await self._client.zrevrange(self.names.recent(), 0, limit - 1)
-        if not ids:
-            return []
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id in ids:
-                pipe.hget(self.names.task(task_id.decode()), "snap")
-            raws = await pipe.execute()
-        return [decode(raw) for raw in raws if raw is not None]
+        return await self.store.recent(limit)
 
     async def close(self) -> None:
         """Stop reading and close both connections."""
@@ -239,22 +217,8 @@ class RelayHub:
                 logger.info("djenga relay: lease check failed (%s)", exc)
 
     async def _record_lost(self, task_ids: list[str]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                pipe.hget(self.names.task(task_id), "snap")
-                pipe.exists(self.names.lease(task_id))
-                pipe.ttl(self.names.task(task_id))
-            replies = await pipe.execute()
-        for index, task_id in enumerate(task_ids):
-            raw, leased, ttl = replies[3 * index : 3 * index + 3]
-            if leased or raw is None:
-                continue
-            call = lost_call(self.names, decode(raw), ttl)
-            if (
-                call is not None
-                and await self._publish_script(keys=call[0], args=call[1]) != REFUSED
-            ):
-                logger.warning("djenga relay: task %s lost its worker (lease expired)", task_id)
+        for task_id in await self.store.record_lost(task_ids):
+            logger.warning("djenga relay: task %s lost its worker (lease expired)", task_id)
 
     async def _subscribe(self, channel: str) -> None:
         try:
@@ -312,9 +276,9 @@ class RelayHub:
                 # rather than show watchers a PENDING task that is running.)
                 if reconnected and channel != self.names.firehose():
                     task_id = self.names.task_id_from_channel(channel)
-                    raw = await self._client.hget(self.names.task(task_id), "snap")
-                    if raw is not None:
-                        self._dispatch(channel, Frame(decode(raw)))
+                    snapshot = await self.store.read_known(task_id)
+                    if snapshot is not None:
+                        self._dispatch(channel, Frame(snapshot))
         elif kind == "message" and channel != self.control_channel:
             try:
                 frame = Frame(decode(message["data"]))

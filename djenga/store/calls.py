@@ -1,0 +1,217 @@
+"""The store's rules, free of I/O: the arguments of the one Lua call, the LOST rule, the
+absent rule and the recovery rule. The sync and async twins (:mod:`djenga.store.twins`)
+only send what these build and hand the replies back, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from ..conf import get_settings
+from ..errors import InvalidTaskId
+from ..keys import RedisNames
+from ..wire import Snapshot, TaskState, decode, encode, expired_snapshot, pending_snapshot
+
+PUBLISH_LUA = resources.files("djenga.celery").joinpath("publish.lua").read_text()
+
+#: States in which a worker holds the task's lease.
+LEASED_STATES = frozenset({TaskState.STARTED, TaskState.PROGRESS})
+#: What publish.lua returns when it refused the write: its only-if-seq guard, or a write
+#: from an earlier attempt than the stored one.
+REFUSED = -1
+#: Successful runs whose step durations are kept per task name, and for how long (ETA).
+DURATION_SAMPLES = 20
+DURATION_TTL = 30 * 24 * 3600
+
+#: KEYS and ARGV of one publish.lua call.
+Call = tuple[list[str], list[Any]]
+
+
+def lease_ms(state: str, lease_ttl: float) -> int:
+    """The lease argument for a snapshot in ``state``: renew for ``lease_ttl`` seconds,
+    drop (0) or leave alone (-1)."""
+    if state in LEASED_STATES:
+        return int(lease_ttl * 1000)
+    return -1 if state == TaskState.PENDING else 0
+
+
+def publish_call(
+    names: RedisNames,
+    task_id: str,
+    snapshot: Snapshot,
+    events: Sequence[dict[str, Any]],
+    *,
+    expires: int,
+    only_if_seq: int | None = None,
+    upkeep: bool = False,
+) -> Call:
+    """KEYS and ARGV of one publish.lua call, one ARGV per argument in the order of the
+    script's header.
+
+    Upkeep (expiries, lease, index trimming) is done for any event other than a plain
+    ``step_updated``, or when ``upkeep`` asks for it.
+    """
+    settings = get_settings()
+    keys, channel = _names_of(names, task_id)
+    upkeep = upkeep or any(event.get("type") != "step_updated" for event in events)
+    args = [
+        encode(snapshot),  # 1 snapshot
+        int(expires or 0),  # 2 ttl
+        settings.EVENT_LOG_LENGTH,  # 3 maxlen
+        settings.RECENT_TASKS,  # 4 recent
+        lease_ms(str(snapshot.get("state")), settings.LEASE_TTL),  # 5 lease
+        int(upkeep),  # 6 upkeep
+        repr(time.time()),  # 7 now
+        int(snapshot.get("attempt") or 1),  # 8 attempt
+        settings.TOMBSTONE_TTL,  # 9 tomb
+        task_id,  # 10 task id
+        channel,  # 11 task channel
+        names.firehose(),  # 12 all-tasks channel
+        os.urandom(4).hex(),  # 13 epoch of a new log
+        "" if only_if_seq is None else str(only_if_seq),  # 14 only-if-seq
+        *(encode(event) for event in events),  # 15.. events
+    ]
+    return keys, args
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_of(names: RedisNames, task_id: str) -> tuple[list[str], str]:
+    # Built (and the id validated) once per running task, not on every update.
+    keys = [
+        names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id),
+        names.seen(task_id),
+    ]  # fmt: skip
+    return keys, names.channel(task_id)
+
+
+def lost_call(names: RedisNames, stored: Snapshot, ttl: int) -> Call | None:
+    """The call that records a leased task whose lease expired as LOST, guarded so a
+    live worker's update always wins; None if ``stored`` is not in a leased state."""
+    from ..celery.detail import TaskDetail  # pure: the model, nothing of Celery
+
+    if stored.get("state") not in LEASED_STATES or not stored.get("task_id"):
+        return None
+    detail = TaskDetail.from_snapshot(stored)
+    detail.finish(TaskState.LOST)
+    return publish_call(
+        names,
+        stored["task_id"],
+        detail.snapshot(),
+        detail.drain_events(),
+        expires=max(ttl, 0),
+        only_if_seq=int(stored.get("seq") or 0),
+    )
+
+
+def absent_snapshot(task_id: str, seen: Any) -> Snapshot:
+    """THE absent rule: what a reader answers for a task with no stored record. EXPIRED
+    if its tombstone says it had one (``seen``), else PENDING (queued, or never sent)."""
+    return expired_snapshot(task_id) if seen else pending_snapshot(task_id)
+
+
+# -- reading: every reader queues the same commands and applies the same rules -----------
+
+#: Replies :func:`queue_read` adds per task.
+READ_REPLIES = 4
+
+
+def queue_read(pipe: Any, names: RedisNames, task_id: str) -> None:
+    """Queue what a reader needs to know of one task on a (sync or async) pipeline:
+    its snapshot, its lease, its record's TTL and its tombstone."""
+    key = names.task(task_id)
+    pipe.hget(key, "snap")
+    pipe.exists(names.lease(task_id))
+    pipe.ttl(key)
+    pipe.exists(names.seen(task_id))
+
+
+@dataclass
+class Lookup:
+    """One task as a reader found it: the snapshot to answer, whether a record is stored,
+    and the guarded LOST write to send first if its worker is gone."""
+
+    task_id: str
+    snapshot: Snapshot
+    stored: bool
+    lost: Call | None
+    #: Set by the twin that sent ``lost`` and saw it applied: ``snapshot`` is now LOST.
+    recorded: bool = False
+
+
+def resolve(names: RedisNames, task_id: str, replies: Sequence[Any]) -> Lookup:
+    """THE LOST rule, on the replies of :func:`queue_read`: a STARTED/PROGRESS task whose
+    lease key is gone lost its worker, and is to be recorded LOST (guarded: a live
+    worker's write wins). A task without a record follows :func:`absent_snapshot`."""
+    raw, leased, ttl, seen = replies
+    if raw is None:
+        return Lookup(task_id, absent_snapshot(task_id, seen), stored=False, lost=None)
+    snapshot = decode(raw)
+    return Lookup(task_id, snapshot, True, None if leased else lost_call(names, snapshot, ttl))
+
+
+def resolve_all(names: RedisNames, task_ids: Sequence[str], replies: Sequence[Any]) -> list[Lookup]:
+    """:func:`resolve` for each task of a pipeline that queued :func:`queue_read` for
+    each, in order (and nothing before)."""
+    n = READ_REPLIES
+    return [
+        resolve(names, task_id, replies[i * n : i * n + n]) for i, task_id in enumerate(task_ids)
+    ]
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a client at (epoch, seq) missed: the events after seq if the log still holds
+    all of them in the same epoch (``recovered``), and the task's snapshot."""
+
+    recovered: bool
+    events: list[dict[str, Any]]
+    snapshot: Snapshot
+
+
+def queue_since(pipe: Any, names: RedisNames, task_id: str, seq: int) -> None:
+    """Queue, after :func:`queue_read`, the log entries after ``seq`` and the oldest kept."""
+    log = names.log(task_id)
+    pipe.xrange(log, min=f"{seq + 1}-0")
+    pipe.xrange(log, count=1)
+
+
+def since(lookup: Lookup, epoch: str | None, seq: int, entries: Any, oldest: Any) -> Since:
+    """THE recovery rule. A LOST write just made is not in ``entries``: the client gets
+    the new snapshot whole (not recovered)."""
+    first_kept = int(oldest[0][0].split(b"-")[0]) if oldest else None
+    recovered = (
+        lookup.stored
+        and not lookup.recorded
+        and lookup.snapshot.get("epoch") == epoch
+        and (first_kept is None or first_kept <= seq + 1 or not entries)
+    )
+    events = [decode(fields[b"e"]) for _entry, fields in entries] if recovered else []
+    return Since(bool(recovered), events, lookup.snapshot)
+
+
+def events_of(entries: Iterable[Any]) -> list[dict[str, Any]]:
+    """The events of XRANGE entries, oldest first."""
+    return [decode(fields[b"e"]) for _entry_id, fields in entries]
+
+
+def durations_key(names: RedisNames, task_name: str | None) -> str | None:
+    """The key of ``task_name``'s step durations; None if djenga keeps none for it."""
+    try:
+        return names.durations(task_name) if task_name else None
+    except InvalidTaskId:
+        return None
+
+
+def mean_durations(samples: Iterable[bytes]) -> dict[str, float]:
+    """Each step's mean duration over the stored samples (keyed by ``str(step key)``)."""
+    seen: dict[str, list[float]] = {}
+    for item in samples:
+        for key, seconds in decode(item).items():
+            if isinstance(seconds, (int, float)):
+                seen.setdefault(key, []).append(float(seconds))
+    return {key: sum(values) / len(values) for key, values in seen.items()}
