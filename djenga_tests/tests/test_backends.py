@@ -153,6 +153,8 @@ def test_redis_down_is_a_warning_not_a_failed_task(caplog):
         app = DjengaCelery(
             "redis-down", set_as_current=False, broker="memory://", backend=server.url(0, "redisd")
         )
+        # The final write retries within Celery's retry_policy (20 tries, ~19 s): keep it short.
+        app.conf.result_backend_transport_options = {"retry_policy": {"max_retries": 1}}
 
         @app.task(bind=True, base="djenga.celery.tasks.DetailTask", steps=[(1, "a"), (2, "b")])
         def two_steps(self):
