@@ -560,25 +560,30 @@ export class DjengaTaskProgress extends HTMLElement {
     }
     this._ws = ws;
     if (!this._polling) this._setMode('connecting'); // a background retry while polling stays 'polling'
-    let openedAt = 0;
+    // A socket counts as working once the server sent something on it: one that opens and
+    // is closed at once (4503 "overloaded", 1011 "Redis unreachable") is a failed attempt,
+    // so enough of them in a row fall back to polling like sockets that never open.
+    let servedAt = 0;
     ws.onopen = () => {
       if (this._ws !== ws) return;
-      openedAt = Date.now();
       this._everOpened = true;
-      this._failsWithoutOpen = 0;
-      this._stopPolling();
-      this._setMode('websocket');
-      this._setStatus('');
     };
     ws.onmessage = (event) => {
       if (this._ws !== ws) return;
+      if (!servedAt) {
+        servedAt = Date.now();
+        this._failsWithoutOpen = 0;
+        this._stopPolling();
+        this._setMode('websocket');
+        this._setStatus('');
+      }
       this._attempt = 0; // data flowing is proof the connection is healthy
       this._receive(event.data);
     };
     ws.onclose = (event) => {
       if (this._ws !== ws) return;
       this._ws = null;
-      this._onSocketClose(event, openedAt);
+      this._onSocketClose(event, servedAt);
     };
   }
 

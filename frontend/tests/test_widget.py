@@ -194,3 +194,31 @@ def test_sub_progress_and_eta_are_shown(page, daphne):
     widget = page.locator("djenga-task-progress")
     assert widget.locator("[part=step-count]").inner_text() == "2000 of 2000"
     assert widget.locator("[part=elapsed]").inner_text().strip() != ""
+
+
+def test_a_full_web_process_4503_falls_back_to_polling_and_back(page, redis_server, web_data_dir):
+    """At DJENGA_MAX_WATCHERS a socket is closed 4503: after a few the widget polls, keeps
+    trying the socket (every 15 s), and takes it again once there is room."""
+    from websockets.sync.client import connect
+
+    from djenga_tests.tests.fixtures import Daphne
+
+    connection = "() => document.querySelector('djenga-task-progress').dataset.connection"
+    full = Daphne(redis_server.url, web_data_dir)
+    full.env["DJENGA_MAX_WATCHERS"] = "1"
+    full.start()
+    try:
+        holder_url = f"ws://127.0.0.1:{full.port}/ws/djenga/tasks/holder/?stay=1&token="
+        # Long enough for the widget to poll, then retry the socket once there is room.
+        sent = tasks.steal_the_moon_declared.delay(Gru(pace=7), Moon())
+        with connect(holder_url + make_token("holder"), origin=full.url) as holder:
+            holder.recv()  # the one watcher this process takes
+            mount(page, full.url, sent.id, **{"poll-interval": "200"})
+            page.wait_for_function(connection + " === 'polling'", timeout=20_000)
+        # Room again: the background retry takes the socket.
+        page.wait_for_function(connection + " === 'websocket'", timeout=25_000)
+        snapshot = wait_final(page, timeout_ms=40_000)
+        assert snapshot["state"] == "SUCCESS"
+        assert snapshot["seq"] == AsyncDetailedResult(sent.id).details()["seq"]
+    finally:
+        full.stop()
