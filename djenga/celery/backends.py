@@ -117,16 +117,15 @@ class RedisDetailBackend(RedisBackend):
         # renewed by the worker's lease thread).
         self._publishes += 1
         upkeep = self._publishes % UPKEEP_EVERY == 0
-
-        def publish() -> int:
-            return self.store.publish(
-                task_id, snapshot, events, expires=self.expires, upkeep=upkeep
-            )
-
+        store, expires = self.store, self.expires
         try:
-            if snapshot.get("state") in _RETRIED_STATES:
-                return int(self.ensure(publish, ()))
-            return publish()
+            if snapshot.get("state") not in _RETRIED_STATES:  # the hot path: one call, no retry
+                return store.publish(task_id, snapshot, events, expires=expires, upkeep=upkeep)
+
+            def publish() -> int:
+                return store.publish(task_id, snapshot, events, expires=expires, upkeep=True)
+
+            return int(self.ensure(publish, ()))
         except (RedisError, OSError) as exc:
             with detail.lock:
                 detail.restore_events(events)
