@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -235,3 +238,30 @@ def test_a_final_write_outlives_a_redis_restart_a_plain_update_does_not_wait():
         assert stored["state"] == "SUCCESS"
         # the update made while Redis was away is in the same write (its events were kept)
         assert any(e.get("message") == "Redis is away" for e in backend.get_events("final-1"))
+
+
+@pytest.mark.parametrize(
+    ("module", "must_not_load"),
+    [
+        ("djenga.celery.backends", ("djenga.celery.tasks",)),  # tasks -> backends, one way
+        ("djenga.celery.detail", ("celery", "redis", "kombu")),  # the model is pure
+    ],
+)
+def test_the_celery_side_reads_in_one_direction(module, must_not_load):
+    code = (
+        f"import sys, {module}; "
+        f"print([m for m in sys.modules if m.split('.')[0] in {must_not_load!r} "
+        f"or m in {must_not_load!r}])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_backend_imports_nothing_of_the_task_module_even_lazily():
+    import ast
+
+    import djenga.celery.backends as backends
+
+    tree = ast.parse(Path(backends.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "tasks" not in imported and "djenga.celery.tasks" not in imported
