@@ -92,7 +92,14 @@ def build() -> tuple[Path, Path]:
     if not (tools / "bin" / "python").exists():
         run(sys.executable, "-m", "venv", tools)
     run(tools / "bin" / "python", "-m", "pip", "install", "--quiet", "build>=1.2")
-    run(tools / "bin" / "python", "-m", "build", "--outdir", DIST, ROOT)
+    # setuptools narrates every file it copies: keep that in a log, shown only on failure.
+    build_log = WORK / "build.log"
+    command = [str(tools / "bin" / "python"), "-m", "build", "--outdir", str(DIST), str(ROOT)]
+    with build_log.open("w") as out:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code:
+        print(build_log.read_text(), flush=True)
+        sys.exit(f"[matrix] python -m build failed (exit {code}); its log is above")
     (sdist,) = DIST.glob("djenga-*.tar.gz")
     (wheel,) = DIST.glob("djenga-*.whl")
     return sdist, wheel
