@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import zlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .errors import InvalidTaskId
 
@@ -12,6 +15,14 @@ from .errors import InvalidTaskId
 TASK_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}"
 _TASK_ID_RE = re.compile(rf"\A{TASK_ID_PATTERN}\Z")
 _TASK_NAME_RE = re.compile(r"\A[A-Za-z0-9_.:<>-]{1,200}\Z")
+
+#: Partitions of the recent-tasks index and of the all-tasks channel on a Redis Cluster
+#: (docs/deployment.md, "Cluster"): each has its own hash tag, and every task belongs to
+#: one of them, so a task's keys, its partition's index and both its channels are in one
+#: slot and the Lua call stays single-slot. Changing it re-homes every task: it is fixed.
+CLUSTER_PARTITIONS = 64
+#: Hash slots of a Redis Cluster.
+CLUSTER_SLOTS = 16384
 
 
 def validate_task_id(task_id: object) -> str:
@@ -35,6 +46,8 @@ class RedisNames:
 
     prefix: str = "djenga"
     db: int = 0
+    #: Whether channels are shard channels (SPUBLISH / SSUBSCRIBE): a Redis Cluster.
+    sharded: ClassVar[bool] = False
 
     def task(self, task_id: str) -> str:
         """Hash holding the task's ``snap`` (latest snapshot), ``seq`` and ``epoch``."""
@@ -71,9 +84,117 @@ class RedisNames:
             raise InvalidTaskId(f"{task_name!r} is not a task name djenga keeps timings for")
         return f"{self.prefix}:durations:{task_name}"
 
+    def recent_of(self, task_id: str) -> str:
+        """The recent-tasks index ``task_id`` is listed in (the Lua call's KEYS[3])."""
+        return self.recent()
+
+    def recents(self) -> tuple[str, ...]:
+        """Every recent-tasks index (one here; one per partition on a cluster)."""
+        return (self.recent(),)
+
+    def firehose_of(self, task_id: str) -> str:
+        """The all-tasks channel ``task_id``'s snapshots are published on."""
+        return self.firehose()
+
+    def firehoses(self) -> tuple[str, ...]:
+        """Every all-tasks channel (one here; one per partition on a cluster)."""
+        return (self.firehose(),)
+
+    def is_task_channel(self, channel: str) -> bool:
+        """Whether ``channel`` is one task's channel (not an all-tasks or control one)."""
+        try:
+            self.task_id_from_channel(channel)
+        except InvalidTaskId:
+            return False
+        return True
+
     def task_id_from_channel(self, channel: str) -> str:
         """Inverse of :meth:`channel`, for the relay hub."""
         head = f"{self.prefix}:{self.db}:task:"
         if not channel.startswith(head):
             raise InvalidTaskId(f"{channel!r} is not a djenga channel of {head!r}")
         return validate_task_id(channel[len(head) :])
+
+
+@functools.cache
+def partition_tags(count: int = CLUSTER_PARTITIONS) -> tuple[str, ...]:
+    """The hash tag of each of ``count`` partitions, chosen so that partition ``i`` hashes
+    into the ``i``-th of ``count`` equal ranges of slots: the partitions spread evenly over
+    masters that hold contiguous slot ranges (as ``redis-cli --cluster create`` assigns)."""
+    from redis.crc import key_slot
+
+    tags = []
+    for i in range(count):
+        low, high = i * CLUSTER_SLOTS // count, (i + 1) * CLUSTER_SLOTS // count
+        n = 0
+        while not low <= key_slot(f"p{i}.{n}".encode()) < high:
+            n += 1
+        tags.append(f"p{i}.{n}")
+    return tuple(tags)
+
+
+@dataclass(frozen=True)
+class ClusterNames(RedisNames):
+    """The names of djenga's keys and channels on a Redis Cluster.
+
+    Every task belongs to one of ``partitions`` partitions (CRC-32 of its id), and all its
+    keys and its channel carry that partition's hash tag, as do the partition's recent
+    index and all-tasks channel: the one Lua call touches one slot. A cluster has only
+    database 0, and its shard channels are not heard across databases: no db number in
+    channel names.
+    """
+
+    db: int = 0
+    partitions: int = CLUSTER_PARTITIONS
+    sharded: ClassVar[bool] = True
+
+    def partition(self, task_id: str) -> int:
+        """The partition of ``task_id``."""
+        return zlib.crc32(validate_task_id(task_id).encode()) % self.partitions
+
+    def tag(self, task_id: str) -> str:
+        """The hash tag of ``task_id``'s keys and channels (its partition's)."""
+        return partition_tags(self.partitions)[self.partition(task_id)]
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{{{self.tag(task_id)}}}:{task_id}"
+
+    def log(self, task_id: str) -> str:
+        return f"{self.task(task_id)}:log"
+
+    def lease(self, task_id: str) -> str:
+        return f"{self.task(task_id)}:lease"
+
+    def seen(self, task_id: str) -> str:
+        return f"{self.task(task_id)}:seen"
+
+    def channel(self, task_id: str) -> str:
+        """The task's shard channel (SPUBLISH), in its partition's slot."""
+        return f"{self.prefix}:chan:{{{self.tag(task_id)}}}:{task_id}"
+
+    def recent(self) -> str:
+        raise NotImplementedError("on a cluster the recent index is partitioned: recents()")
+
+    def firehose(self) -> str:
+        raise NotImplementedError("on a cluster the all-tasks channel is partitioned")
+
+    def recent_of(self, task_id: str) -> str:
+        return f"{self.prefix}:recent:{{{self.tag(task_id)}}}"
+
+    def recents(self) -> tuple[str, ...]:
+        return tuple(f"{self.prefix}:recent:{{{tag}}}" for tag in partition_tags(self.partitions))
+
+    def firehose_of(self, task_id: str) -> str:
+        return f"{self.prefix}:tasks:{{{self.tag(task_id)}}}"
+
+    def firehoses(self) -> tuple[str, ...]:
+        return tuple(f"{self.prefix}:tasks:{{{tag}}}" for tag in partition_tags(self.partitions))
+
+    def task_id_from_channel(self, channel: str) -> str:
+        head = f"{self.prefix}:chan:{{"
+        tag, sep, task_id = channel[len(head) :].partition("}:")
+        if not channel.startswith(head) or not sep:
+            raise InvalidTaskId(f"{channel!r} is not a djenga shard channel of {head!r}")
+        if tag != self.tag(task_id):
+            raise InvalidTaskId(f"{channel!r} carries the wrong partition tag")
+        return task_id

@@ -24,7 +24,9 @@
 -- ARGV[13] epoch to use if this write starts a new log
 -- ARGV[14] only-if-seq: '' or a seq; then apply only if the task is still at that seq
 --          and holds no lease (how a reader records LOST without racing a live worker)
--- ARGV[15..] events: JSON objects without seq
+-- ARGV[15] sharded: 1 to publish with SPUBLISH (shard channels, a Redis Cluster: both
+--          channels carry the keys' hash tag), 0 with PUBLISH
+-- ARGV[16..] events: JSON objects without seq
 --
 -- Returns the new seq, or -1 if the write was refused.
 local only_if_seq = ARGV[14]
@@ -53,8 +55,8 @@ end
 local snap = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
 redis.call('HSET', KEYS[1], 'snap', snap)
 local maxlen = ARGV[3]
-for i = 15, #ARGV do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-' .. (i - 15),
+for i = 16, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-' .. (i - 16),
              'e', '{"seq":' .. seq .. ',' .. string.sub(ARGV[i], 2))
 end
 local lease = tonumber(ARGV[5])
@@ -76,6 +78,7 @@ if ARGV[6] == '1' or seq == 1 then
     redis.call('SET', KEYS[5], '1', 'EX', ttl + tonumber(ARGV[9]))
   end
 end
-redis.call('PUBLISH', ARGV[11], snap)
-redis.call('PUBLISH', ARGV[12], snap)
+local publish = ARGV[15] == '1' and 'SPUBLISH' or 'PUBLISH'
+redis.call(publish, ARGV[11], snap)
+redis.call(publish, ARGV[12], snap)
 return seq

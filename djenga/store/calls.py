@@ -77,7 +77,8 @@ def publish_call(
         firehose,  # 12 all-tasks channel
         os.urandom(4).hex(),  # 13 epoch of a new log
         b"" if only_if_seq is None else str(only_if_seq),  # 14 only-if-seq
-        *(encode(event) for event in events),  # 15.. events
+        b"1" if names.sharded else b"0",  # 15 sharded channels (a cluster)
+        *(encode(event) for event in events),  # 16.. events
     ]
     return keys, args
 
@@ -90,10 +91,10 @@ def publish_call(
 @functools.lru_cache(maxsize=1024)
 def _names_of(names: RedisNames, task_id: str) -> tuple[list[bytes], tuple[bytes, bytes, bytes]]:
     keys = [
-        names.task(task_id), names.log(task_id), names.recent(), names.lease(task_id),
+        names.task(task_id), names.log(task_id), names.recent_of(task_id), names.lease(task_id),
         names.seen(task_id),
     ]  # fmt: skip
-    tail = (task_id.encode(), names.channel(task_id).encode(), names.firehose().encode())
+    tail = (task_id.encode(), names.channel(task_id).encode(), names.firehose_of(task_id).encode())
     return [key.encode() for key in keys], tail
 
 
@@ -174,6 +175,19 @@ def resolve_all(names: RedisNames, task_ids: Sequence[str], replies: Sequence[An
     return [
         resolve(names, task_id, replies[i * n : i * n + n]) for i, task_id in enumerate(task_ids)
     ]
+
+
+def queue_recent(pipe: Any, names: RedisNames, limit: int) -> None:
+    """Queue the newest ``limit`` members, with scores, of every recent-tasks index."""
+    for key in names.recents():
+        pipe.zrevrange(key, 0, limit - 1, withscores=True)
+
+
+def merge_recent(replies: Sequence[Any], limit: int) -> list[str]:
+    """The ids of the newest ``limit`` tasks over the replies of :func:`queue_recent`."""
+    scored = [(score, member) for reply in replies for member, score in reply]
+    scored.sort(reverse=True)
+    return [member.decode() for _score, member in scored[:limit]]
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,10 @@ from .calls import (
     durations_key,
     events_of,
     mean_durations,
+    merge_recent,
     publish_call,
     queue_read,
+    queue_recent,
     queue_since,
     resolve_all,
     since,
@@ -114,8 +116,10 @@ class TaskStore:
 
     def recent(self, limit: int) -> list[Snapshot]:
         """Snapshots of the ``limit`` most recently updated tasks, newest first."""
-        ids = self.client.zrevrange(self.names.recent(), 0, limit - 1)
-        lookups = self._lookup([task_id.decode() for task_id in ids])
+        with self.client.pipeline(transaction=False) as pipe:
+            queue_recent(pipe, self.names, limit)
+            ids = merge_recent(pipe.execute(), limit)
+        lookups = self._lookup(ids)
         return [lookup.snapshot for lookup in lookups if lookup.stored]
 
     def events(self, task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
@@ -241,8 +245,10 @@ class AsyncTaskStore:
 
     async def recent(self, limit: int) -> list[Snapshot]:
         """Async :meth:`TaskStore.recent`."""
-        ids = await self.client.zrevrange(self.names.recent(), 0, limit - 1)
-        lookups = await self._lookup([task_id.decode() for task_id in ids])
+        async with self.client.pipeline(transaction=False) as pipe:
+            queue_recent(pipe, self.names, limit)
+            ids = merge_recent(await pipe.execute(), limit)
+        lookups = await self._lookup(ids)
         return [lookup.snapshot for lookup in lookups if lookup.stored]
 
     async def events(self, task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
