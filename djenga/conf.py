@@ -17,6 +17,11 @@ DEFAULTS: dict[str, Any] = {
     # Redis the web process reads snapshots from and subscribes to. None: derived from
     # CELERY_RESULT_BACKEND (redisd:// -> redis://, redisds:// -> rediss://).
     "REDIS_URL": None,
+    # A Redis/Valkey Cluster for djenga's own keys and channels (worker and web process):
+    # a node's redis:// or rediss:// URL, several separated by commas, or a list. None:
+    # they stay on the result backend's server. Celery's results and broker cannot go
+    # on a cluster (celery/celery#2852).
+    "CLUSTER_URL": None,
     # Lifetime in seconds of the signed tokens that let a browser watch one task.
     "TOKEN_MAX_AGE": 24 * 3600,
     # Tasks kept in the recent-tasks index the agents' console lists.
@@ -51,6 +56,7 @@ class DjengaSettings:
     KEY_PREFIX: str
     EVENT_LOG_LENGTH: int
     REDIS_URL: str | None
+    CLUSTER_URL: str | list[str] | None
     TOKEN_MAX_AGE: int
     RECENT_TASKS: int
     MIN_UPDATE_INTERVAL: float

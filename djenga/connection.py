@@ -15,6 +15,7 @@ from .celery.backends import DETAIL_SCHEMES, to_redis_url
 from .conf import get_settings
 from .keys import RedisNames
 from .store import TaskStore
+from .store.cluster import cluster_store
 from .wire import Snapshot
 
 
@@ -55,8 +56,9 @@ def _task_store(url: str) -> TaskStore:
 
 
 def task_store() -> TaskStore:
-    """The web process's synchronous :class:`TaskStore` (its views read through it)."""
-    return _task_store(redis_url())
+    """The web process's synchronous :class:`TaskStore` (its views read through it); with
+    ``DJENGA_CLUSTER_URL``, the one on the cluster (djenga/store/cluster.py)."""
+    return cluster_store() or _task_store(redis_url())
 
 
 def read_snapshot(task_id: str) -> Snapshot:

@@ -17,6 +17,7 @@ from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
 from ..store import TaskStore
+from ..store.cluster import async_cluster_client, cluster_store, cluster_urls
 from ..wire import FINAL_STATES, Snapshot, StepState, TaskState
 from .detail import Event, TaskDetail
 
@@ -68,18 +69,28 @@ class RedisDetailBackend(RedisBackend):
     def _params_from_url(self, url: str, defaults: dict[str, Any]) -> dict[str, Any]:
         return super()._params_from_url(to_redis_url(url), defaults)
 
-    @cached_property
+    @property
     def names(self) -> RedisNames:
-        """The key and channel builder for this backend's database."""
-        return RedisNames(get_settings().KEY_PREFIX, int(self.connparams.get("db") or 0))
+        """The key and channel builder of djenga's keys (this backend's database, or the
+        cluster's with ``DJENGA_CLUSTER_URL``)."""
+        return self.store.names
+
+    @property
+    def store(self) -> TaskStore:
+        """The task store: every command on djenga's keys. On this backend's client, or
+        with ``DJENGA_CLUSTER_URL`` on the cluster's (Celery's result stays here)."""
+        return cluster_store() or self._own_store
 
     @cached_property
-    def store(self) -> TaskStore:
-        """The task store on this backend's client: every command on djenga's keys."""
-        return TaskStore(self.client, self.names)
+    def _own_store(self) -> TaskStore:
+        names = RedisNames(get_settings().KEY_PREFIX, int(self.connparams.get("db") or 0))
+        return TaskStore(self.client, names)
 
     def async_client(self) -> redis.asyncio.Redis:
-        """A new redis.asyncio client for the same server and database."""
+        """A new redis.asyncio client for djenga's keys: the same server and database, or
+        the cluster (``DJENGA_CLUSTER_URL``)."""
+        if cluster_urls():
+            return async_cluster_client()
         if self.url:
             return redis.asyncio.Redis.from_url(to_redis_url(self.url))
         params = self.connparams
@@ -117,8 +128,8 @@ class RedisDetailBackend(RedisBackend):
         # renewed by the worker's lease thread).
         self._publishes += 1
         upkeep = self._publishes % UPKEEP_EVERY == 0
-        store, expires = self.store, self.expires
         try:
+            store, expires = self.store, self.expires  # a cluster client may fail to connect
             if snapshot.get("state") not in _RETRIED_STATES:  # the hot path: one call, no retry
                 return store.publish(task_id, snapshot, events, expires=expires, upkeep=upkeep)
 

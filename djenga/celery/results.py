@@ -10,6 +10,7 @@ from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
 from ..store import AsyncTaskStore
+from ..store.cluster import AsyncShardListener, ShardListener
 from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer
 from .backends import RedisDetailBackend
 
@@ -69,9 +70,13 @@ class AsyncDetailedResult(AsyncResult):
         Raises :class:`TimeoutError` if the task has not ended within ``timeout`` seconds.
         """
         backend = self.detail_backend
-        pubsub = backend.client.pubsub(ignore_subscribe_messages=True)
+        store = backend.store
         # Subscribe before reading the snapshot, so no update can fall in between.
-        pubsub.subscribe(backend.names.channel(self.id))
+        if store.names.sharded:  # a Redis Cluster: the task's shard channel
+            pubsub: Any = ShardListener(store.client, store.names.channel(self.id))
+        else:
+            pubsub = backend.client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(store.names.channel(self.id))
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             snapshot = self.details()
@@ -88,15 +93,19 @@ class AsyncDetailedResult(AsyncResult):
         and reads (with the same LOST rule as :meth:`details`) by :class:`AsyncTaskStore`."""
         backend = self.detail_backend
         client = backend.async_client()
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        channel = backend.names.channel(self.id)
-        store = AsyncTaskStore(client, backend.names)
+        names = backend.names
+        channel = names.channel(self.id)
+        if names.sharded:  # a Redis Cluster: the task's shard channel
+            pubsub: Any = AsyncShardListener(client, channel)
+        else:
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+        store = AsyncTaskStore(client, names)
 
         async def read() -> Snapshot:
             return await store.read(self.id)
 
         try:
-            await pubsub.subscribe(channel)
+            await (pubsub.subscribe() if names.sharded else pubsub.subscribe(channel))
             deadline = None if timeout is None else time.monotonic() + timeout
             snapshot = await read()
             while True:
