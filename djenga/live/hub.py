@@ -23,7 +23,9 @@ from ..conf import get_settings
 from ..connection import redis_names, redis_url
 from ..keys import RedisNames
 from ..store import LEASED_STATES, AsyncTaskStore
+from ..store.cluster import async_cluster_client, cluster_names, cluster_urls, parse_cluster_urls
 from ..wire import Snapshot, decode, encode, for_viewer
+from .subscriber import ClusterSubscriber
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +83,20 @@ class RelayHub:
         self._confirmed: dict[str, asyncio.Event] = {}
         # Reads of many joining watchers share a few connections and queue for them,
         # rather than opening one each (redis-py's plain pool refuses past its limit).
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url,
-            max_connections=READ_CONNECTIONS,
-            timeout=SUBSCRIBE_TIMEOUT,
-            client_name=relay_client_name(),  # CLIENT LIST tells which process is which
-        )
-        self._client = redis.asyncio.Redis(connection_pool=pool)
+        #: On a Redis Cluster: shard channels, subscribed by djenga.live.subscriber.
+        self._cluster: ClusterSubscriber | None = None
+        if names.sharded:
+            client = async_cluster_client(parse_cluster_urls(url))
+            self._cluster = ClusterSubscriber(client, self._handle)
+            self._client: Any = client
+        else:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url,
+                max_connections=READ_CONNECTIONS,
+                timeout=SUBSCRIBE_TIMEOUT,
+                client_name=relay_client_name(),  # CLIENT LIST tells which process is which
+            )
+            self._client = redis.asyncio.Redis(connection_pool=pool)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -120,11 +129,13 @@ class RelayHub:
         await self._unwatch(self.names.channel(task_id), watcher)
 
     async def watch_all(self, watcher: Watcher) -> None:
-        """Call ``watcher`` with every task's new frames (the agents' console)."""
-        await self._watch(self.names.firehose(), watcher)
+        """Call ``watcher`` with every task's new frames (the agents' console); on a
+        cluster, from every partition's all-tasks channel."""
+        await asyncio.gather(*(self._watch(name, watcher) for name in self.names.firehoses()))
 
     async def unwatch_all(self, watcher: Watcher) -> None:
-        await self._unwatch(self.names.firehose(), watcher)
+        for name in self.names.firehoses():
+            await self._unwatch(name, watcher)
 
     async def read(self, task_id: str) -> Frame:
         """The task's snapshot, by every reader's rules (:meth:`AsyncTaskStore.read`):
@@ -154,6 +165,9 @@ class RelayHub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._reader = self._sweeper = None
+        if self._cluster is not None:
+            await self._cluster.close()  # and its client
+            return
         await self._client.aclose()
 
     # -- internals -----------------------------------------------------------------------
@@ -163,7 +177,9 @@ class RelayHub:
         watchers.add(watcher)
         confirmed = self._confirmed.setdefault(channel, asyncio.Event())
         self._ensure_reader()
-        if len(watchers) == 1 and self._pubsub is not None:
+        if len(watchers) == 1 and self._cluster is not None:
+            await self._cluster.subscribe(channel)
+        elif len(watchers) == 1 and self._pubsub is not None:
             await self._subscribe(channel)
         try:
             await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT)
@@ -179,7 +195,9 @@ class RelayHub:
             return
         del self._watchers[channel]
         self._confirmed.pop(channel, None)
-        if self._pubsub is not None:
+        if self._cluster is not None:
+            await self._cluster.unsubscribe(channel)
+        elif self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(channel)
             except (RedisError, OSError) as exc:
@@ -187,7 +205,9 @@ class RelayHub:
 
     def _ensure_reader(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._reader is None or self._reader.done():
+        if self._cluster is not None:
+            pass  # the cluster subscriber reads each node's connection itself
+        elif self._reader is None or self._reader.done():
             self._reader = loop.create_task(self._read_forever(), name="djenga-relay-hub")
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep_forever(), name="djenga-lease-check")
@@ -274,7 +294,7 @@ class RelayHub:
                 # What was published while we were away is gone: re-read the truth.
                 # (Nothing stored, e.g. Redis restarted empty: wait for the next update
                 # rather than show watchers a PENDING task that is running.)
-                if reconnected and channel != self.names.firehose():
+                if reconnected and self.names.is_task_channel(channel):
                     task_id = self.names.task_id_from_channel(channel)
                     snapshot = await self.store.read_known(task_id)
                     if snapshot is not None:
@@ -288,7 +308,7 @@ class RelayHub:
             self._dispatch(channel, frame)
 
     def _dispatch(self, channel: str, frame: Frame) -> None:
-        if channel != self.names.firehose():
+        if self.names.is_task_channel(channel):
             self._note(frame)
         for watcher in list(self._watchers.get(channel, ())):
             try:
@@ -305,9 +325,10 @@ _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RelayHub]]
 def get_hub() -> RelayHub:
     """The hub of the running event loop for the configured Redis (one per process/loop)."""
     loop = asyncio.get_running_loop()
-    url = redis_url()
+    cluster = ",".join(cluster_urls())  # djenga's keys on a Redis Cluster
+    url = cluster or redis_url()
     hubs = _hubs.setdefault(loop, {})
     hub = hubs.get(url)
     if hub is None:
-        hub = hubs[url] = RelayHub(url, redis_names(url))
+        hub = hubs[url] = RelayHub(url, cluster_names() if cluster else redis_names(url))
     return hub
