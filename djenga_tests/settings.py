@@ -90,6 +90,8 @@ if "DJENGA_TOKEN_MAX_AGE" in os.environ:
     DJENGA_TOKEN_MAX_AGE = int(os.environ["DJENGA_TOKEN_MAX_AGE"])
 if "DJENGA_MAX_WATCHERS" in os.environ:
     DJENGA_MAX_WATCHERS = int(os.environ["DJENGA_MAX_WATCHERS"])
+# djenga's keys and channels on a Redis Cluster (the cluster tests start one and set it).
+DJENGA_CLUSTER_URL = os.environ.get("DJENGA_CLUSTER_URL") or None
 if "DJENGA_REAUTHORISE_INTERVAL" in os.environ:
     DJENGA_REAUTHORISE_INTERVAL = float(os.environ["DJENGA_REAUTHORISE_INTERVAL"])
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
-from ..store.cluster import AsyncCluster
+from ..store.cluster import AsyncCluster, pubsub_options
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ class NodeLink:
 
     def __init__(self, node: Any) -> None:
         self.name: str = node.name
-        options = dict(node.connection_kwargs, protocol=2, socket_timeout=None)
-        self.connection = node.connection_class(**options)
+        self.connection = node.connection_class(**pubsub_options(node.connection_kwargs))
         #: Channels subscribed (or being subscribed) here.
         self.channels: set[str] = set()
         self.reader: asyncio.Task[None] | None = None

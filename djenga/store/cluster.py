@@ -186,6 +186,15 @@ def cluster_store() -> TaskStore | None:
     return _store(value if isinstance(value, str) else tuple(value), settings.KEY_PREFIX)
 
 
+def pubsub_options(connection_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A cluster node's connection options for a pub/sub connection of djenga's own:
+    RESP2 (replies are plain lists), no read timeout, none of redis-py 8's maintenance
+    notification hooks (they need RESP3)."""
+    options = {k: v for k, v in connection_kwargs.items() if "maint_notifications" not in k}
+    options.update(protocol=2, socket_timeout=None)
+    return options
+
+
 class ShardListener:
     """One shard channel, on a connection of its own to the node that owns its slot
     (``AsyncDetailedResult.follow``): ``get_message(timeout)`` is a new message's
@@ -194,8 +203,7 @@ class ShardListener:
 
     def __init__(self, client: redis.cluster.RedisCluster, channel: str) -> None:
         pool = client.get_node_from_key(channel).redis_connection.connection_pool
-        options = dict(pool.connection_kwargs, protocol=2, socket_timeout=None)
-        self.connection = pool.connection_class(**options)
+        self.connection = pool.connection_class(**pubsub_options(pool.connection_kwargs))
         self.connection.send_command("SSUBSCRIBE", channel)
 
     def get_message(self, timeout: float) -> dict[str, Any] | None:
@@ -220,8 +228,7 @@ class AsyncShardListener:
     async def subscribe(self) -> None:
         await self.client.initialize()
         node = self.client.get_node_from_key(self.channel)
-        options = dict(node.connection_kwargs, protocol=2, socket_timeout=None)
-        self.connection = node.connection_class(**options)
+        self.connection = node.connection_class(**pubsub_options(node.connection_kwargs))
         await self.connection.connect()
         await self.connection.send_command("SSUBSCRIBE", self.channel)
 

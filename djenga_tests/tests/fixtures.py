@@ -18,9 +18,28 @@ from django.conf import settings
 
 from djenga.conf import reset_settings
 from djenga.testing import RedisServer
+from djenga.testing.cluster import RedisCluster
 from djenga.testing.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
+#: ``cluster``: also start a three-master Valkey Cluster and put djenga's keys on it
+#: (DJENGA_CLUSTER_URL); Celery's results and broker stay on the standalone server.
+TOPOLOGY_ENV = "DJENGA_TEST_TOPOLOGY"
+
+
+def topology() -> str:
+    return os.environ.get(TOPOLOGY_ENV, "standalone").strip() or "standalone"
+
+
+def point_djenga_at_cluster(urls: list[str] | None) -> None:
+    """Put djenga's keys on the cluster of ``urls`` (None: back on the backend's server),
+    for this process (the worker's backend, the hubs) and the subprocesses it starts."""
+    if urls:
+        os.environ["DJENGA_CLUSTER_URL"] = settings.DJENGA_CLUSTER_URL = ",".join(urls)
+    else:
+        os.environ.pop("DJENGA_CLUSTER_URL", None)
+        settings.DJENGA_CLUSTER_URL = None
+    reset_settings()
 
 
 @dataclass
@@ -29,6 +48,8 @@ class RedisHandle:
 
     url: str
     server: RedisServer | None
+    #: The cluster djenga's keys are on (DJENGA_TEST_TOPOLOGY=cluster), else None.
+    cluster: RedisCluster | None = None
 
     @property
     def detail_url(self) -> str:
@@ -59,11 +80,17 @@ def redis_server() -> Iterator[RedisHandle]:
         yield handle
         return
     server = RedisServer().start()
+    cluster = RedisCluster().start() if topology() == "cluster" else None
     try:
-        handle = RedisHandle(server.url(15), server)
+        handle = RedisHandle(server.url(15), server, cluster)
         point_project_at(handle.url)
+        if cluster is not None:
+            point_djenga_at_cluster(cluster.urls)
         yield handle
     finally:
+        if cluster is not None:
+            point_djenga_at_cluster(None)
+            cluster.close()
         # Results unsubscribe from Redis when collected: collect them while it still runs,
         # or each waits out Celery's 20 reconnect attempts at exit.
         gc.collect()
