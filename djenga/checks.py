@@ -138,3 +138,77 @@ def _is_url(value: Any, schemes: tuple[str, ...]) -> bool:
 
 def _is_detail_url(value: Any) -> bool:
     return _is_url(value, ("redisd", "redisds"))
+
+
+# -- djenga's keys on a Redis Cluster (DJENGA_CLUSTER_URL) --------------------------------
+
+#: Schemes (and their djenga twins) people reach for to put Celery itself on a cluster.
+CLUSTER_LIKE_SCHEMES = (
+    "rediscluster", "redis+cluster", "redis-cluster", "redisd+cluster", "redisdcluster",
+    "valkeycluster", "valkey+cluster",
+)  # fmt: skip
+
+
+@register()
+def check_cluster(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """DJENGA_CLUSTER_URL is a cluster node's URL on db 0, and Celery is not on a cluster."""
+    from urllib.parse import urlsplit
+
+    from .store.cluster import CLUSTER_SCHEMES, parse_cluster_urls
+
+    messages: list[Any] = []
+    setting = get_settings().CLUSTER_URL
+    urls = parse_cluster_urls(setting) if isinstance(setting, (str, list, tuple)) else None
+    nodes: set[tuple[str | None, int | None]] = set()
+    bad = setting is not None and not urls
+    for url in urls or ():
+        try:
+            parts = urlsplit(url)
+            nodes.add((parts.hostname, parts.port or 6379))
+            db = parts.path.strip("/")
+        except ValueError:
+            bad = True
+            continue
+        if parts.scheme not in CLUSTER_SCHEMES or not parts.hostname or db not in ("", "0"):
+            bad = True
+    if bad:
+        messages.append(
+            Error(
+                f"DJENGA_CLUSTER_URL is {setting!r}, not the redis:// or rediss:// URL of a "
+                "cluster node on database 0.",
+                hint="Use e.g. 'redis://10.0.0.5:7000' (any node; the others are found), "
+                "several separated by commas, or a list. A cluster has only database 0.",
+                id="djenga.E020",
+            )
+        )
+    for name in ("CELERY_RESULT_BACKEND", "CELERY_BROKER_URL"):
+        value = getattr(settings, name, None)
+        if not isinstance(value, str) or "://" not in value:
+            continue
+        scheme = value.partition("://")[0].lower()
+        try:
+            parts = urlsplit(value)
+            on_cluster = (parts.hostname, parts.port or 6379) in nodes
+        except ValueError:
+            on_cluster = False
+        if scheme in CLUSTER_LIKE_SCHEMES or on_cluster:
+            messages.append(
+                Error(
+                    f"{name} is {value!r}, a Redis Cluster: Celery's redis backend and "
+                    "broker have no Cluster support (celery/celery#2852).",
+                    hint="Keep Celery on a standalone or Sentinel Redis (e.g. "
+                    "CELERY_RESULT_BACKEND = 'redisd://host:6379/0') and put djenga's keys "
+                    "and channels on the cluster with DJENGA_CLUSTER_URL.",
+                    id="djenga.E021",
+                )
+            )
+    if urls and get_settings().REDIS_URL:
+        messages.append(
+            Warning(
+                "DJENGA_REDIS_URL and DJENGA_CLUSTER_URL are both set: djenga's keys are on "
+                "the cluster, DJENGA_REDIS_URL is not used.",
+                hint="Remove DJENGA_REDIS_URL.",
+                id="djenga.W020",
+            )
+        )
+    return messages

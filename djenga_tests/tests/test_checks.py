@@ -80,3 +80,62 @@ def test_bad_tombstone_ttl_and_reauthorise_interval():
         ("djenga.E003", "DJENGA_TOMBSTONE_TTL is -1, not a positive integer."),
         ("djenga.E005", "DJENGA_REAUTHORISE_INTERVAL is 0, not a positive number of seconds."),
     ]
+
+
+def cluster_messages():
+    from djenga.checks import check_cluster
+
+    return [(m.id, m.msg, m.hint) for m in check_cluster()]
+
+
+def test_the_example_project_passes_the_cluster_checks():
+    assert cluster_messages() == []
+
+
+@override_settings(DJENGA_CLUSTER_URL="redis://10.0.0.5:7000,redis://10.0.0.6:7000/0")
+def test_a_cluster_url_or_several_pass():
+    assert cluster_messages() == []
+
+
+@override_settings(DJENGA_CLUSTER_URL=["redis://10.0.0.5:7000/3"])
+def test_a_cluster_url_on_another_database_is_refused():
+    assert cluster_messages() == [
+        (
+            "djenga.E020",
+            "DJENGA_CLUSTER_URL is ['redis://10.0.0.5:7000/3'], not the redis:// or rediss:// "
+            "URL of a cluster node on database 0.",
+            "Use e.g. 'redis://10.0.0.5:7000' (any node; the others are found), several "
+            "separated by commas, or a list. A cluster has only database 0.",
+        )
+    ]
+
+
+@override_settings(DJENGA_CLUSTER_URL="sentinel://10.0.0.5:26379")
+def test_a_cluster_url_of_another_scheme_is_refused():
+    assert [m[0] for m in cluster_messages()] == ["djenga.E020"]
+
+
+@override_settings(CELERY_RESULT_BACKEND="rediscluster://10.0.0.5:7000/0")
+def test_celery_on_a_cluster_is_refused_with_the_reason():
+    assert cluster_messages() == [
+        (
+            "djenga.E021",
+            "CELERY_RESULT_BACKEND is 'rediscluster://10.0.0.5:7000/0', a Redis Cluster: "
+            "Celery's redis backend and broker have no Cluster support (celery/celery#2852).",
+            "Keep Celery on a standalone or Sentinel Redis (e.g. CELERY_RESULT_BACKEND = "
+            "'redisd://host:6379/0') and put djenga's keys and channels on the cluster with "
+            "DJENGA_CLUSTER_URL.",
+        )
+    ]
+
+
+@override_settings(
+    DJENGA_CLUSTER_URL="redis://10.0.0.5:7000", CELERY_BROKER_URL="redis://10.0.0.5:7000/0"
+)
+def test_celery_on_a_node_of_the_cluster_is_refused():
+    assert [m[0] for m in cluster_messages()] == ["djenga.E021"]
+
+
+@override_settings(DJENGA_CLUSTER_URL="redis://10.0.0.5:7000", DJENGA_REDIS_URL="redis://x/1")
+def test_redis_url_beside_a_cluster_warns():
+    assert [m[0] for m in cluster_messages()] == ["djenga.W020"]
