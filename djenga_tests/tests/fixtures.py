@@ -31,6 +31,11 @@ def topology() -> str:
     return os.environ.get(TOPOLOGY_ENV, "standalone").strip() or "standalone"
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if topology() == "cluster" and item.get_closest_marker("standalone_keys"):
+        pytest.skip("reads djenga's standalone key names itself (test_cluster.py pins these)")
+
+
 def point_djenga_at_cluster(urls: list[str] | None) -> None:
     """Put djenga's keys on the cluster of ``urls`` (None: back on the backend's server),
     for this process (the worker's backend, the hubs) and the subprocesses it starts."""

@@ -20,6 +20,7 @@ from djenga.testing import RedisServer
 pytestmark = pytest.mark.backend
 
 
+@pytest.mark.standalone_keys
 def test_seed_url_form_parses():
     app = Celery(set_as_current=False)
     backend = RedisDetailBackend(app=app, url="redisd://127.0.0.1/15")
@@ -59,6 +60,7 @@ def test_entry_point_works_without_patch(monkeypatch):
     assert isinstance(app.backend, RedisDetailBackend)
 
 
+@pytest.mark.standalone_keys
 def test_one_round_trip_per_update(redis_server, celery_app, redis_client):
     backend = celery_app.backend
     detail = TaskDetail("roundtrip-1", "t", [(1, "a")])
@@ -85,6 +87,7 @@ def test_one_round_trip_per_update(redis_server, celery_app, redis_client):
     assert outside <= {"cmdstat_config|resetstat", "cmdstat_info"}
 
 
+@pytest.mark.standalone_keys
 def test_snapshot_log_and_publish(redis_server, celery_app, redis_client):
     backend = celery_app.backend
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
@@ -110,6 +113,7 @@ def test_snapshot_log_and_publish(redis_server, celery_app, redis_client):
     pubsub.close()
 
 
+@pytest.mark.standalone_keys
 def test_a_lost_history_starts_a_new_epoch(redis_server, celery_app, redis_client):
     backend = celery_app.backend
     detail = TaskDetail("epoch-1", "t", [(1, "a")])
@@ -147,6 +151,7 @@ def test_an_earlier_attempt_never_overwrites_a_later_one(redis_server, celery_ap
     assert [e["type"] for e in backend.get_events("attempts-1", after_seq=2)] == ["finished"]
 
 
+@pytest.mark.standalone_keys
 def test_redis_down_is_a_warning_not_a_failed_task(caplog):
     """A task whose Redis vanishes keeps running: each update logs (rate-limited) and moves on."""
     with RedisServer() as server:
@@ -183,6 +188,7 @@ def test_unknown_task_id_is_pending_with_no_steps(redis_server, celery_app):
     assert details["seq"] == 0
 
 
+@pytest.mark.standalone_keys
 def test_a_lease_held_twice_is_renewed_until_both_holds_drop(
     redis_server, celery_app, redis_client, settings
 ):

@@ -207,3 +207,20 @@ async def test_a_slot_migrated_in_the_middle_of_a_task_resyncs_its_watcher(
         assert "resubscribing" in handle.read()  # the hub followed the slot
     print(f"\nslot {slot} moved with {moved} keys: the watcher had a newer snapshot "
           f"{resynced_in:.3f} s later; {len(frames)} frames, final seq {final['seq']}")  # fmt: skip
+
+
+def test_a_cluster_that_went_away_is_a_warning_naming_the_setting(
+    cluster, celery_app, settings, caplog
+):
+    from djenga.testing.redis_server import free_port
+
+    backend = celery_app.backend
+    detail = TaskDetail(f"gone-{uuid.uuid4()}", "t", [(1, "a")])
+    detail.start()
+    backend._last_warning = 0.0  # the warning is rate-limited per backend
+    settings.DJENGA_CLUSTER_URL = f"redis://127.0.0.1:{free_port()}"
+    with caplog.at_level("WARNING", logger="djenga.celery.backends"):
+        assert backend.publish_detail(detail) is None  # the task carries on
+    (record,) = [r for r in caplog.records if "could not record progress" in r.getMessage()]
+    assert "DJENGA_CLUSTER_URL" in record.getMessage()
+    assert "127.0.0.1" in record.getMessage()

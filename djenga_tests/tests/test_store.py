@@ -185,6 +185,7 @@ def test_recovery_read_of_a_lost_task_is_not_recovered(store, redis_client):
     assert not since.recovered and since.snapshot["state"] == "LOST"
 
 
+@pytest.mark.standalone_keys
 @pytest.mark.django_db
 def test_the_polling_json_view_records_lost(client, redis_client):
     """The widget's polling fallback read the stored snapshot raw: a task whose worker
@@ -202,6 +203,7 @@ def test_the_polling_json_view_records_lost(client, redis_client):
     assert page.status_code == 200 and b"LOST" in page.content
 
 
+@pytest.mark.standalone_keys
 async def test_the_console_list_records_lost(redis_client):
     from djenga.live.hub import get_hub
 
@@ -213,6 +215,7 @@ async def test_the_console_list_records_lost(redis_client):
     assert listed[task_id]["state"] == "LOST"
 
 
+@pytest.mark.standalone_keys
 def test_a_final_write_outlives_a_redis_restart_a_plain_update_does_not_wait():
     with RedisServer() as server:
         app = DjengaCelery(

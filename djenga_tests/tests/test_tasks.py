@@ -198,6 +198,7 @@ def test_eta_comes_from_recent_runs():
     assert all(s["expected"] is not None and s["expected"] >= 0 for s in started["steps"])
 
 
+@pytest.mark.standalone_keys
 def test_recent_index_lists_tasks_newest_first(redis_client):
     sent = tasks.plain.delay(2)  # plain tasks are not detail tasks: not listed
     detailed = tasks.steal_the_moon.delay(Gru(), Moon())
