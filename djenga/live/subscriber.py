@@ -180,7 +180,10 @@ class ClusterSubscriber:
                         timeout=PROBE_INTERVAL, disconnect_on_error=False
                     )
                 except ResponseError as exc:  # MOVED (or CLUSTERDOWN) to an SSUBSCRIBE
-                    logger.info("djenga relay: %s answered %s; re-reading slots", link.name, exc)
+                    logger.info(
+                        "djenga relay: %s answered %s %s; re-reading slots",
+                        link.name, type(exc).__name__, exc,
+                    )  # fmt: skip
                     self.moves += 1
                     self._reconcile(refresh=True)
                     continue

@@ -224,3 +224,36 @@ def test_a_cluster_that_went_away_is_a_warning_naming_the_setting(
     (record,) = [r for r in caplog.records if "could not record progress" in r.getMessage()]
     assert "DJENGA_CLUSTER_URL" in record.getMessage()
     assert "127.0.0.1" in record.getMessage()
+
+
+async def test_a_watcher_joining_after_an_unseen_slot_move_follows_moved(
+    cluster, web, celery_worker
+):
+    names = cluster_store().names
+    warm = f"warm-{uuid.uuid4()}"  # the hub reads the slot map now
+    socket = await connect(
+        ws_url(web, f"/ws/djenga/tasks/{warm}/", token=make_token(warm)), origin=ORIGIN
+    )
+    await socket.recv()
+    await socket.close()
+    task_id = f"stale-{uuid.uuid4()}"
+    slot = redis.cluster.key_slot(names.task(task_id).encode())
+    source = cluster.owner(slot)
+    target = next(node for node in cluster.nodes if node is not source)
+    await asyncio.to_thread(cluster.migrate_slot, slot, target)  # the hub does not know
+    joined = time.monotonic()
+    socket = await connect(
+        ws_url(web, f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id)), origin=ORIGIN
+    )
+    frames = [json.loads(await socket.recv())]
+    waited = time.monotonic() - joined
+    tasks.burst.apply_async((5,), task_id=task_id)
+    async with asyncio.timeout(120):
+        async for text in socket:
+            frames.append(json.loads(text))
+    final = await asyncio.to_thread(AsyncDetailedResult(task_id).details)
+    assert final["state"] == "SUCCESS"
+    assert (frames[-1]["seq"], frames[-1]["steps"]) == (final["seq"], final["steps"])
+    with open(web.env["DJENGA_DATA_DIR"] + "/daphne.log", errors="replace") as handle:
+        assert "MovedError" in handle.read()  # the stale owner redirected the SSUBSCRIBE
+    print(f"\njoined through MOVED in {waited:.3f} s; final seq {final['seq']}")
