@@ -182,13 +182,15 @@ async def test_a_slot_migrated_in_the_middle_of_a_task_resyncs_its_watcher(
         origin=ORIGIN, open_timeout=30,
     )  # fmt: skip
     frames = [json.loads(await socket.recv())]
-    tasks.wait_in_step.apply_async((4.0,), task_id=task_id)
+    tasks.wait_in_step.apply_async((6.0,), task_id=task_id)  # updates every 0.05 s
     async with asyncio.timeout(120):
         while frames[-1]["state"] != "PROGRESS" or frames[-1]["seq"] < 5:
             frames.append(json.loads(await socket.recv()))
         moved = await asyncio.to_thread(cluster.migrate_slot, slot, target)
         moved_at, seq_at_move = time.monotonic(), frames[-1]["seq"]
         assert moved >= 3 and cluster.owner(slot) is target
+        during = await asyncio.to_thread(AsyncDetailedResult(task_id).details)
+        assert during["state"] == "PROGRESS"  # the slot moved in the middle of the task
         resynced_in = None
         async for text in socket:
             frames.append(json.loads(text))
@@ -257,3 +259,14 @@ async def test_a_watcher_joining_after_an_unseen_slot_move_follows_moved(
     with open(web.env["DJENGA_DATA_DIR"] + "/daphne.log", errors="replace") as handle:
         assert "MovedError" in handle.read()  # the stale owner redirected the SSUBSCRIBE
     print(f"\njoined through MOVED in {waited:.3f} s; final seq {final['seq']}")
+
+
+async def test_follow_and_afollow_hear_the_shard_channel(cluster, celery_worker):
+    sent = tasks.wait_in_step.delay(1.0)
+    result = AsyncDetailedResult(sent.id)
+    seen_async = [snapshot async for snapshot in result.afollow(timeout=60)]
+    seen_sync = await asyncio.to_thread(lambda: list(AsyncDetailedResult(sent.id).follow(60)))
+    assert seen_async[-1]["state"] == seen_sync[-1]["state"] == "SUCCESS"
+    assert seen_async[-1]["seq"] == seen_sync[-1]["seq"]
+    # afollow heard updates as they came (pub/sub), not only its 5 s re-reads
+    assert len(seen_async) > 3
