@@ -156,6 +156,10 @@ class TaskDetail:
         #: The highest percent a snapshot of this attempt showed; :attr:`percent` never goes
         #: below it. Every publication goes through :meth:`snapshot`, which raises it.
         self._percent_floor = 0.0
+        #: The highest seq a write of this detail may have been given (a failed write
+        #: counts: it may have been applied). The next write's seq is above it, even on
+        #: a server that lost the last writes, so no watcher holds a seq that is reused.
+        self.seq_floor = 0
 
     # -- queries -------------------------------------------------------------------------
 
@@ -412,6 +416,7 @@ class TaskDetail:
         # Whether the steps were declared is not stored: count the ones there are, and
         # never less than the percent already published for this attempt.
         detail.open_ended = False
+        detail.seq_floor = int(snapshot.get("seq") or 0)
         percent = snapshot.get("percent")
         if isinstance(percent, (int, float)) and not isinstance(percent, bool):
             detail._percent_floor = min(MAX_UNFINISHED_PERCENT, max(0.0, float(percent)))

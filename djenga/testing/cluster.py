@@ -18,16 +18,15 @@ class ClusterNodeServer(RedisServer):
     """One master of a :class:`RedisCluster`: cluster mode, its bus on a free port too."""
 
     def __init__(self, binary: str | None = None) -> None:
-        super().__init__(binary)
         self.bus_port = free_port()
-        self.extra_args = [
+        super().__init__(binary, args=[
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",
             "--cluster-port", str(self.bus_port),
             "--cluster-node-timeout", "5000",
             # Let the test's cluster answer while a slot is uncovered for a moment.
             "--cluster-require-full-coverage", "no",
-        ]  # fmt: skip
+        ])  # fmt: skip
 
     def client(self) -> redis.Redis:
         """A plain (non-cluster) client of this node alone."""

@@ -77,12 +77,12 @@ class RedisServer(ManagedProcess):
     stop_timeout = 5.0
 
     def __init__(
-        self, binary: str | None = None, port: int | None = None, extra_args: Sequence[str] = ()
+        self, binary: str | None = None, port: int | None = None, args: Sequence[str] = ()
     ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
-        #: More command-line options, e.g. a cluster node's (djenga.testing.cluster).
-        self.extra_args = list(extra_args)
+        #: More server options, e.g. ``("--replicaof", "127.0.0.1 6379")``.
+        self.args = tuple(args)
         self._dir = tempfile.TemporaryDirectory(prefix="djenga-redis-")
 
     def url(self, db: int = 0, scheme: str = "redis") -> str:
@@ -102,7 +102,7 @@ class RedisServer(ManagedProcess):
                 "--appendonly", "no",
                 "--dir", self._dir.name,
                 "--logfile", str(log),
-                *self.extra_args,
+                *self.args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
