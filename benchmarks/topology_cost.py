@@ -1,6 +1,8 @@
 """Cost of one update_step on each Redis topology, as a ratio against PING on the same node
-in the same run: standalone (redisd://) and behind Sentinel (sentineld://: a master, a
-replica and three sentinels), all real server processes on loopback.
+in the same run: standalone (redisd://), behind Sentinel (sentineld://: a master, a
+replica and three sentinels), and with djenga's keys on a three-master cluster
+(DJENGA_CLUSTER_URL; PING then goes to the node that holds the task's slot), all real
+server processes on loopback.
 
     .venv/bin/python benchmarks/topology_cost.py
 """
@@ -11,17 +13,28 @@ import os
 import statistics
 from collections.abc import Callable
 
+import redis
 from django.conf import settings
 from harness import load_line, print_table
 from update_cost import OPS, ROUNDS, timed
 
 from djenga.celery.app import DjengaCelery
 from djenga.celery.tasks import DetailTask
+from djenga.conf import reset_settings
 from djenga.testing import RedisServer
+from djenga.testing.cluster import RedisCluster
 from djenga.testing.sentinel import SentinelSetup
 
 
-def cases(name: str, backend_url: str, options: dict[str, str]) -> dict[str, Callable]:
+def use_cluster(cluster: RedisCluster | None) -> None:
+    """Put djenga's keys on ``cluster`` (None: on the backend's server) from now on."""
+    settings.DJENGA_CLUSTER_URL = ",".join(cluster.urls) if cluster else None
+    reset_settings()
+
+
+def cases(
+    name: str, backend_url: str, options: dict[str, str], cluster: RedisCluster | None = None
+) -> dict[str, Callable]:
     """PING on the backend's own client (the master's connection) and one update_step."""
     app = DjengaCelery(name, broker="memory://", backend=backend_url, set_as_current=False)
     app.conf.result_backend_transport_options = options
@@ -33,6 +46,9 @@ def cases(name: str, backend_url: str, options: dict[str, str]) -> dict[str, Cal
     detail_task.push_request(id=f"{name}-1", retries=0)
     detail_task.start_step(1, "Fly to the moon")
     client = app.backend.client
+    if cluster is not None:  # the node that holds this task's keys
+        slot = redis.cluster.key_slot(app.backend.names.task(f"{name}-1").encode())
+        client = cluster.owner(slot).client()
     return {
         "PING": lambda i: client.ping(),
         "update_step": lambda i: detail_task.update_step(1, f"flying {i}"),
@@ -43,6 +59,7 @@ def main() -> None:
     settings.configure()
     standalone = RedisServer().start()
     sentinel = SentinelSetup().start()
+    cluster = RedisCluster().start()
     try:
         print(f"server: {standalone.binary}; load {os.getloadavg()[0]:.2f}")
         topologies = {
@@ -51,26 +68,32 @@ def main() -> None:
                 "sentinel", sentinel.url(15, "sentineld"), sentinel.transport_options
             ),
         }
-        for ops in topologies.values():
+        on_cluster = "cluster (DJENGA_CLUSTER_URL)"
+        use_cluster(cluster)
+        topologies[on_cluster] = cases("cluster", standalone.url(14, "redisd"), {}, cluster)
+        for topology, ops in topologies.items():
+            use_cluster(cluster if topology == on_cluster else None)
             for op in ops.values():
                 timed(op, 300)  # warm up: connections, script load, master discovery
         rounds = {(t, c): [] for t, ops in topologies.items() for c in ops}
         for _ in range(ROUNDS):  # interleaved, so drift hits every case alike
             for topology, ops in topologies.items():
+                use_cluster(cluster if topology == on_cluster else None)
                 for case, op in ops.items():
                     rounds[(topology, case)].append(timed(op))
         median = {key: statistics.median(values) for key, values in rounds.items()}
         print(f"\n{ROUNDS} rounds x {OPS:,} ops, median round per case\n")
         print_table(
-            f"{'topology':26} {'PING µs':>8} {'update_step µs':>15} {'x PING':>7}",
+            f"{'topology':30} {'PING µs':>8} {'update_step µs':>15} {'x PING':>7}",
             (
-                f"{t:26} {median[(t, 'PING')] * 1e6:8.1f} {median[(t, 'update_step')] * 1e6:15.1f} "
+                f"{t:30} {median[(t, 'PING')] * 1e6:8.1f} {median[(t, 'update_step')] * 1e6:15.1f} "
                 f"{median[(t, 'update_step')] / median[(t, 'PING')]:7.2f}"
                 for t in topologies
             ),
         )
         print(load_line())
     finally:
+        cluster.close()
         sentinel.close()
         standalone.close()
 

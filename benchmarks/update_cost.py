@@ -1,16 +1,11 @@
 """Cost of one progress update inside a task: djenga's update_step on redisd:// against Celery's
-own update_state on redis:// and a bare PING, all on one real Redis in the same run.
-
-``--topology cluster``: djenga's keys on a three-master Valkey Cluster (DJENGA_CLUSTER_URL),
-Celery's on the standalone server; PING is then sent to the cluster node that holds the
-benchmark task's slot, and the standalone server's PING is a case of its own."""
+own update_state on redis:// and a bare PING, all on one real Redis in the same run."""
 
 from __future__ import annotations
 
 import gc
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -23,7 +18,6 @@ from djenga.celery.app import DjengaCelery
 from djenga.celery.detail import TaskDetail
 from djenga.celery.tasks import DetailTask
 from djenga.testing import RedisServer
-from djenga.testing.cluster import RedisCluster
 from djenga.wire import encode
 
 ROUNDS = 5
@@ -46,20 +40,9 @@ def timed(op: Callable[[int], object], ops: int = OPS) -> float:
         gc.enable()
 
 
-STANDALONE_PING = "PING (standalone server)"
-
-
-def build_cases(
-    server: RedisServer, cluster: RedisCluster | None = None
-) -> dict[str, Callable[[int], object]]:
+def build_cases(server: RedisServer) -> dict[str, Callable[[int], object]]:
     """Each case: a callable doing one operation (its argument is the iteration number)."""
     client = redis.Redis.from_url(server.url(15))
-    ping = client
-    if cluster is not None:  # the node that holds bench-1's keys
-        from djenga.store.cluster import cluster_names
-
-        slot = redis.cluster.key_slot(cluster_names().task("bench-1").encode())
-        ping = cluster.owner(slot).client()
 
     plain = Celery("plain", broker="memory://", backend=server.url(14), set_as_current=False)
     djenga = DjengaCelery(
@@ -123,10 +106,8 @@ def build_cases(
         for event in events:
             encode(event)
 
-    extra = {STANDALONE_PING: lambda i: client.ping()} if cluster is not None else {}
     return {
-        PING: lambda i: ping.ping(),
-        **extra,
+        PING: lambda i: client.ping(),
         STATE: update_state,
         STEP: lambda i: detail_task.update_step(1, f"flying {i}"),
         "update_step (redisd://, 10 steps)": lambda i: declared_task.update_step(10, f"fly {i}"),
@@ -139,7 +120,6 @@ def build_cases(
 #: MULTI/SETEX/PUBLISH/EXEC; each djenga helper is one EVALSHA of publish.lua.
 ROUND_TRIPS = {PING: 1, STATE: 2, STEP: 1, "update_step (redisd://, 10 steps)": 1}
 ROUND_TRIPS |= {"start_step+end_step pair": 2, "  djenga Python part only": 0}
-ROUND_TRIPS[STANDALONE_PING] = 1
 #: Commands a client sends itself; their server time includes what runs inside them.
 TOP_LEVEL = ("ping", "get", "multi", "exec", "evalsha")
 
@@ -156,17 +136,11 @@ def server_time(client: redis.Redis, op: Callable[[int], object]) -> float:
 def main() -> None:
     # As in a worker, Django's settings are configured (here with djenga's defaults), so
     # djenga reads its settings once, not on every update as it must before Django is set up.
-    on_cluster = (
-        "--topology" in sys.argv and sys.argv[sys.argv.index("--topology") + 1] == "cluster"
-    )
+    settings.configure()
     server = RedisServer().start()
-    cluster = RedisCluster().start() if on_cluster else None
-    settings.configure(DJENGA_CLUSTER_URL=",".join(cluster.urls) if cluster else None)
     try:
         print(f"Redis: {server.binary} on 127.0.0.1:{server.port}; load {os.getloadavg()[0]:.2f}")
-        if cluster is not None:
-            print(f"djenga's keys on a 3-master cluster: {', '.join(cluster.urls)}")
-        cases = build_cases(server, cluster)
+        cases = build_cases(server)
         for op in cases.values():  # warm up: connections, script load, caches
             timed(op, 200)
         rounds: dict[str, list[float]] = {name: [] for name in cases}
@@ -174,14 +148,10 @@ def main() -> None:
             for name, op in cases.items():
                 rounds[name].append(timed(op))
         client = redis.Redis.from_url(server.url(15))
-        # On a cluster, djenga's commands run elsewhere: no server-time pass.
-        on_server = {name: server_time(client, op) if cluster is None else float("nan")
-                     for name, op in cases.items()}  # fmt: skip
+        on_server = {name: server_time(client, op) for name, op in cases.items()}
         report({name: statistics.median(values) for name, values in rounds.items()}, on_server)
     finally:
         server.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def report(median: dict[str, float], on_server: dict[str, float]) -> None:
@@ -202,7 +172,6 @@ def report(median: dict[str, float], on_server: dict[str, float]) -> None:
     ratio = median[STEP] / state
     verdict = "met" if ratio <= 0.5 else "not met"
     print(f"\nTarget update_step <= 0.5x update_state: {ratio:.2f}x -> {verdict}")
-    print(f"update_step (1 step) / PING on the same node: {median[STEP] / ping:.2f}x")
     print(load_line())
 
 
