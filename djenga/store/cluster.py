@@ -38,6 +38,8 @@ __all__ = [
 
 #: Schemes DJENGA_CLUSTER_URL accepts (any node of the cluster; the rest is discovered).
 CLUSTER_SCHEMES = ("redis", "rediss")
+#: Seconds a command (or a connect) may take before it fails, unless the URL says otherwise.
+SOCKET_TIMEOUT = 5.0
 
 
 def parse_cluster_urls(value: Any) -> tuple[str, ...]:
@@ -66,6 +68,10 @@ def _client_options(urls: Sequence[str]) -> tuple[list[tuple[str, int]], dict[st
         options.pop(name, None)
     if options.pop("connection_class", None) is SSLConnection:
         options["ssl"] = True
+    # A node that stops answering (a partition, SIGSTOP) fails a command in bounded time
+    # rather than holding a worker's task; ?socket_timeout=… in the URL overrides it.
+    options.setdefault("socket_timeout", SOCKET_TIMEOUT)
+    options.setdefault("socket_connect_timeout", SOCKET_TIMEOUT)
     nodes = []
     for url in urls:
         parts = urlsplit(url)

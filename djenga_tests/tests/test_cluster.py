@@ -270,3 +270,40 @@ async def test_follow_and_afollow_hear_the_shard_channel(cluster, celery_worker)
     assert seen_async[-1]["seq"] == seen_sync[-1]["seq"]
     # afollow heard updates as they came (pub/sub), not only its 5 s re-reads
     assert len(seen_async) > 3
+
+
+async def test_a_master_that_goes_silent_mid_task_the_watcher_still_ends_exact(
+    cluster, web, celery_worker
+):
+    """SIGSTOP of the master holding the task's slot for 6 s (a partition: no reset, no
+    reply): the worker's writes time out and are skipped (the task carries on), the relay's
+    probe drops the silent connection, and after SIGCONT the watcher resyncs and ends at
+    the exact final snapshot."""
+    import signal
+
+    names = cluster_store().names
+    task_id = f"frozen-{uuid.uuid4()}"
+    node = cluster.owner(redis.cluster.key_slot(names.task(task_id).encode()))
+    socket = await connect(
+        ws_url(web, f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id)),
+        origin=ORIGIN, open_timeout=30,
+    )  # fmt: skip
+    frames = [json.loads(await socket.recv())]
+    sent = tasks.wait_in_step.apply_async((8.0,), task_id=task_id)
+    async with asyncio.timeout(180):
+        while frames[-1]["state"] != "PROGRESS":
+            frames.append(json.loads(await socket.recv()))
+        node.process.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(6)
+        finally:
+            node.process.send_signal(signal.SIGCONT)
+        thawed = time.monotonic()
+        async for text in socket:
+            frames.append(json.loads(text))
+        await asyncio.to_thread(sent.get, timeout=120)
+    final = await asyncio.to_thread(AsyncDetailedResult(task_id).details)
+    assert final["state"] == "SUCCESS"
+    assert (frames[-1]["seq"], frames[-1]["steps"]) == (final["seq"], final["steps"])
+    print(f"\nmaster frozen 6 s: the watcher ended exact {time.monotonic() - thawed:.1f} s "
+          f"after SIGCONT (final seq {final['seq']})")  # fmt: skip
