@@ -1,7 +1,7 @@
 // <djenga-task-console>: the agents' live list of running and recent tasks (staff only),
 // fed by ws/djenga/console/; filterable by state and name, searchable by task id.
 
-import { formatElapsed, isFinalState } from './djenga-task-progress.js';
+import { formatElapsed, isFinalState } from './progress/snapshot.js';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
