@@ -52,7 +52,7 @@ export const groupFinalAnnouncement = (state, t = ENGLISH) =>
   (GROUP_FINAL_ANNOUNCE[state] ? t.gettext(GROUP_FINAL_ANNOUNCE[state]) : '');
 
 /** "import_file done": the news that member `name` ended in `state`. */
-export const memberEnded = (name, state, t = ENGLISH) => t.gettext(MEMBER_ENDED[state] ?? '%(name)s', { name });
+export const memberEnded = (name, state, t = ENGLISH) => (MEMBER_ENDED[state] ? t.gettext(MEMBER_ENDED[state], { name }) : name);
 
 /** "3 tasks done": `n` members ended in `state` (when too many end at once to name them). */
 export function membersEnded(n, state, t = ENGLISH) {
