@@ -2,6 +2,8 @@
 
 import time
 
+from django.utils.translation import gettext_lazy
+
 from djenga.celery.tasks import DetailTask
 from djenga_tests.celery import app
 from djenga_tests.minions import Gru, Moon
@@ -179,3 +181,15 @@ def redeliverable(self, seconds_per_step):
 def plain(x):
     """A plain Celery task on the same app: results must work exactly as with redis://."""
     return x * 2
+
+
+# The seed's steps, translated (djenga_tests/locale/): stored in LANGUAGE_CODE (docs/widget.md).
+@app.task(bind=True, base=DetailTask, name="gru.steal_the_moon_translated",
+          steps=[(1, gettext_lazy("Fly to the moon")), (2, gettext_lazy("Shrink the moon")),
+                 (3, gettext_lazy("Grab the moon")), (4, gettext_lazy("Sit on the toilet"))])
+def steal_the_moon_translated(self, gru=THE_GRU, moon=THE_MOON):
+    for key, move in enumerate((gru.fly_to_the_moon, moon.shrink, lambda: gru.grab(moon),
+                                gru.sit_on_the_toilet), start=1):  # fmt: skip
+        self.start_step(key)
+        move()
+        self.end_step()
