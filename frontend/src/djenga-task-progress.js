@@ -9,6 +9,12 @@
 //   element.js     the DjengaTaskProgress class that wires them together
 
 import { DjengaTaskProgress } from './progress/element.js';
+// Not needed for their exports: named here so the browser fetches every module in one round
+// trip after this one, instead of finding the last ones only in element.js.
+import './progress/connection.js';
+import './progress/dom.js';
+import './progress/group-view.js';
+import './progress/task-view.js';
 
 export { DjengaTaskProgress };
 export { CLOSE, FINAL_STATES, STEP_STATES, TASK_STATES } from './progress/constants.js';
