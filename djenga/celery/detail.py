@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.functional import Promise
 
 from ..errors import StepError
-from ..wire import FINAL_STATES, WIRE_VERSION, Snapshot, StepState, TaskState
+from ..wire import FINAL_STATES, FrameType, Snapshot, StepState, TaskState, frame
 
 StepKey = int | str
 #: A declared step: its key and its description, a str or a lazy translation (gettext_lazy).
@@ -381,7 +381,7 @@ class TaskDetail:
         percent = self.percent
         self._percent_floor = max(self._percent_floor, percent)
         return {
-            "v": WIRE_VERSION,
+            **frame(FrameType.SNAPSHOT),
             "task_id": self.task_id,
             "name": self.name,
             "state": self.state.value,

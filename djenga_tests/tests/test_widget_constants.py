@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from djenga.live import consumers
-from djenga.wire import FINAL_STATES, StepState, TaskState
+from djenga.wire import FINAL_STATES, FrameType, StepState, TaskState
 
 CONSTANTS = Path(__file__).resolve().parents[2] / "frontend" / "src" / "progress" / "constants.js"
 
@@ -48,3 +48,12 @@ def test_close_codes_match_the_consumers():
         if name.startswith("CLOSE_") and isinstance(value, int)
     }
     assert js_close_codes() == server
+
+
+def test_frame_types_match_frame_type():
+    match = re.search(
+        r"export const FRAME = Object\.freeze\(\{(.*?)\}\)", CONSTANTS.read_text(), re.S
+    )
+    assert match, f"FRAME not found in {CONSTANTS.name}"
+    js = dict(re.findall(r"(\w+): '([^']*)'", match.group(1)))
+    assert js == {kind.name: kind.value for kind in FrameType}
