@@ -89,6 +89,7 @@ def test_the_live_widget_in_arabic_is_right_to_left(page, web_in, artifacts):
         "(el) => getComputedStyle(el.shadowRoot.querySelector('.djenga-root')).direction"
     )
     assert direction == "rtl"
+    assert page.locator("html").get_attribute("dir") == "rtl"  # the page's own, from Django
     assert [t.strip() for t in part(page, "step-description").all_inner_texts()] == ARABIC_STEPS
     # The step list mirrors: each marker is right of its description, its time left of it.
     for row in part(page, "step").all():
