@@ -1,5 +1,6 @@
 """Example tasks: the seed's gru.steal_the_moon, in both of its forms, and a few more for tests."""
 
+import threading
 import time
 
 from django.utils.translation import gettext_lazy
@@ -193,3 +194,25 @@ def steal_the_moon_translated(self, gru=THE_GRU, moon=THE_MOON):
         self.start_step(key)
         move()
         self.end_step()
+
+
+#: Gates the browser tests open: the worker runs in the test process, so a gated task waits
+#: in its first step until the test sets its gate, and the test sees it running however slow
+#: the machine is.
+GATES: dict[str, threading.Event] = {}
+
+
+def gate(name):
+    """The gate called ``name`` (made on first use, by the test or by the task)."""
+    return GATES.setdefault(name, threading.Event())
+
+
+@app.task(bind=True, base=DetailTask, name="gru.gated",
+          steps=[(1, "Wait at the gate"), (2, "Fly to the moon")])
+def gated(self, name, timeout=60.0):
+    self.start_step(1)
+    if not gate(name).wait(timeout):
+        raise TimeoutError(f"nobody opened the gate {name!r}")
+    self.end_step()
+    self.start_step(2)
+    self.end_step()

@@ -55,10 +55,12 @@ def htmx_page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def htmx_launch(request: HttpRequest) -> HttpResponse:
-    """Start a task and answer with the fragment that shows it (the template tag)."""
-    from .tasks import steal_the_moon_declared
+    """Start a task and answer with the fragment that shows it (the template tag). The
+    tests name a gate (``gate``): their task then waits until they open it."""
+    from .tasks import gated, steal_the_moon_declared
 
-    result = steal_the_moon_declared.delay(Gru(pace=0.3), Moon())
+    name = request.POST.get("gate")
+    result = gated.delay(name) if name else steal_the_moon_declared.delay(Gru(pace=0.3), Moon())
     return render(request, "djenga_tests/htmx_widget.html", {"task_id": result.id})
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from djenga_tests import tasks
-from djenga_tests.minions import Gru, Moon
 from djenga_tests.tests.fixtures import Daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
@@ -43,6 +43,15 @@ def wait_closed(page, sockets: list) -> None:
     while any(not ws.is_closed() for ws in sockets):
         assert time.monotonic() < deadline, [ws.url for ws in sockets if not ws.is_closed()]
         page.wait_for_timeout(50)
+
+
+def wait_running(page) -> None:
+    """The widget shows the gated task running: a live bar, not yet full."""
+    page.wait_for_function(
+        "() => document.querySelector('djenga-task-progress')?.dataset.state === 'PROGRESS'",
+        timeout=30_000,
+    )
+    assert int(page.get_by_role("progressbar").get_attribute("aria-valuenow")) < 100
 
 
 def wait_full_bar(page) -> None:
@@ -107,9 +116,13 @@ export const Bad = () => <djenga-task-progress task-id={1} poll-intervall="5" />
 
 
 def test_react_19_renders_the_widget_and_hears_djenga_done(page, web, artifacts):
-    sent = tasks.steal_the_moon_declared.delay(Gru(pace=0.3), Moon())
+    name = f"react-{uuid.uuid4()}"
+    sent = tasks.gated.delay(name)
     sockets = djenga_sockets(page)
     page.goto(f"{web.url}/react/?task={sent.id}")
+    wait_running(page)
+    assert page.locator("#outcome").inner_text() == "React is waiting for djenga:done"
+    tasks.gate(name).set()
     wait_full_bar(page)
     page.wait_for_function(
         "() => document.getElementById('outcome').textContent === 'React saw djenga:done: SUCCESS'"
@@ -127,22 +140,25 @@ def test_react_19_renders_the_widget_and_hears_djenga_done(page, web, artifacts)
 
 
 def test_htmx_swaps_a_live_widget_in_after_a_post_and_out_again(page, web, artifacts):
+    name = f"htmx-{uuid.uuid4()}"
     sockets = djenga_sockets(page)
-    page.goto(f"{web.url}/htmx/")
+    page.goto(f"{web.url}/htmx/?gate={name}")
     page.click("#launch")
     widget = page.locator("#job djenga-task-progress")
     widget.wait_for()
+    wait_running(page)
+    tasks.gate(name).set()
     wait_full_bar(page)
     assert widget.get_attribute("data-state") == "SUCCESS"
     texts = widget.locator("[part~=step-description]").all_inner_texts()
-    assert texts[0] == "Fly to the moon" and len(texts) == 4
+    assert texts == ["Wait at the gate", "Fly to the moon"]
     page.wait_for_timeout(600)  # let the bar finish its transition
     page.screenshot(path=str(artifacts / "widget-htmx.png"))
     assert sockets and any(not ws.is_closed() for ws in sockets)
     page.click("#dismiss")
     page.wait_for_function("() => !document.querySelector('djenga-task-progress')")
     wait_closed(page, sockets)
-    # And again: a second POST swaps in a new widget for a new task.
+    # And again: a second POST swaps in a new widget for a new task (the gate is open).
     page.click("#launch")
     widget.wait_for()
     wait_full_bar(page)
