@@ -65,6 +65,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
+# The browser tests of translations run daphne in French and Arabic.
+LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE", "en-us")
 # One clock for the whole demo: Django sets the process time zone (TZ) from TIME_ZONE, so
 # daphne's and the worker's logs use it, and the console's times are UTC too. Django's
 # default would be America/Chicago.
