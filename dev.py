@@ -47,30 +47,28 @@ def ensure_venv() -> None:
         stamp.write_text(digest)
 
 
-def ensure_chromium() -> None:
-    """Debian's chromium for the browser tests (Playwright cannot download browsers here)."""
-    if find_chromium():
-        return
+def apt_install(what: str, *packages: str) -> None:
+    """Install Debian packages (``what`` names them for the messages), with sudo if needed."""
     if not shutil.which("apt-get"):
-        sys.exit("Chromium is missing and there is no apt-get: install chromium, or set CHROMIUM.")
+        sys.exit(f"{what} is missing and there is no apt-get: install {what} yourself.")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    log("installing Debian's chromium with apt-get")
+    log(f"installing Debian's {' and '.join(packages)} with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(*sudo, "apt-get", "update", "-q", env=env)
-    run(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
+    run(*sudo, "apt-get", "install", "-y", "-q", *packages, env=env)
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser tests (Playwright cannot download browsers here);
+    or set CHROMIUM."""
+    if not find_chromium():
+        apt_install("Chromium", "chromium")
 
 
 def ensure_npm() -> None:
     """Node.js and npm: the framework tests install React, htmx and TypeScript with npm."""
-    if shutil.which("npm"):
-        return
-    if not shutil.which("apt-get"):
-        sys.exit("npm is missing and there is no apt-get: install Node.js with npm.")
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    log("installing Debian's nodejs and npm with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    run(*sudo, "apt-get", "update", "-q", env=env)
-    run(*sudo, "apt-get", "install", "-y", "-q", "nodejs", "npm", env=env)
+    if not shutil.which("npm"):
+        apt_install("Node.js with npm", "nodejs", "npm")
 
 
 def find_chromium() -> str | None:
