@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 
@@ -38,14 +40,32 @@ def test_services_are_wired_together():
     for name in ("web", "worker"):
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/15"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert "djenga_tests.asgi:application" in services["web"]["command"]
+    assert services["web"]["command"][:3] == ["python", "dev.py", "serve-web"]
     assert services["worker"]["command"][:3] == ["celery", "-A", "djenga_tests"]
     assert (ROOT / "Dockerfile").exists()
 
 
-def test_daphne_limits_match_the_demo():
+def compose_web_options():
+    """The compose file's web command as dev.py reads it, ${VAR:-default} as Compose
+    fills it in when VAR is not set."""
     sys.path.insert(0, str(ROOT))
     import dev
 
-    command = " ".join(yaml.safe_load(COMPOSE.read_text())["services"]["web"]["command"].split())
-    assert " ".join(dev.demo_daphne_limits()) in command
+    command = yaml.safe_load(COMPOSE.read_text())["services"]["web"]["command"]
+    args = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", arg) for arg in command[3:]]
+    return dev, dev.demo_options(args, "serve-web")
+
+
+def test_the_compose_web_service_runs_the_demo_web_tier_with_its_limits():
+    dev, options = compose_web_options()
+    assert (options.web, options.bind, options.port) == (1, "0.0.0.0", 8000)
+    assert "${WEB_PROCESSES:-1}" in COMPOSE.read_text()  # the setting, documented
+    tier = dev.WebTier(options.web, "127.0.0.1", 0, {})
+    tier.listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        command = [str(part) for part in tier.command()]
+    finally:
+        tier.listener.close()
+    assert command[1:4] == ["-m", "daphne", "--fd"]
+    assert " ".join(dev.demo_daphne_limits()) in " ".join(command)
+    assert command[-1] == "djenga_tests.asgi:application"
