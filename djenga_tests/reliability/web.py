@@ -40,12 +40,14 @@ def daphne_limits() -> list[str]:
 
 
 class SharedSocketDaphne(ManagedProcess):
-    """``daphne --fd N`` on the listening socket ``fd``, stopped by its pid.
+    """daphne serving the example project on the inherited listening socket ``fd``,
+    stopped by its pid.
 
-    ``systemd=True`` starts it the way systemd does: the socket moved to descriptor 3,
-    ``LISTEN_FDS=1`` and ``LISTEN_PID`` set to daphne's own pid (a launcher that
-    ``exec``\\s keeps its pid), and ``endpoint`` chooses how daphne picks it up: ``--fd 3``
-    (the default) or a Twisted endpoint string such as ``systemd:domain=INET:index=0``.
+    By default it is ``daphne --fd <fd>``. ``child_fd`` moves the socket to another
+    descriptor first, as a process manager does (0 for supervisord's ``fcgi-program``,
+    3 for systemd), and ``systemd=True`` also sets ``LISTEN_FDS=1`` and ``LISTEN_PID`` to
+    daphne's own pid, as systemd does between fork and exec (the launcher execs, so
+    the pid stays). ``args`` replaces daphne's arguments (e.g. a unit's ``ExecStart=``).
     """
 
     def __init__(
@@ -54,29 +56,33 @@ class SharedSocketDaphne(ManagedProcess):
         fd: int,
         name: str,
         *,
+        args: list[str] | None = None,
+        child_fd: int | None = None,
         systemd: bool = False,
-        endpoint: str | None = None,
     ) -> None:
         self.env, self.fd, self.name = dict(env), fd, name
-        self.systemd, self.endpoint = systemd, endpoint
+        self.child_fd = SYSTEMD_FD if systemd and child_fd is None else child_fd
+        self.systemd = systemd
+        seen_as = self.fd if self.child_fd is None else self.child_fd
+        self.args = args or ["--fd", str(seen_as), *daphne_limits(),
+                             "djenga_tests.asgi:application"]  # fmt: skip
         self.log = Path(env["DJENGA_DATA_DIR"], f"{name}.log")
 
     def command(self) -> list[str]:
-        fd = SYSTEMD_FD if self.systemd else self.fd
-        listen = ["-e", self.endpoint] if self.endpoint else ["--fd", str(fd)]
-        daphne = [sys.executable, "-m", "daphne", *listen, *daphne_limits(),
-                  "djenga_tests.asgi:application"]  # fmt: skip
-        if not self.systemd:
+        daphne = [sys.executable, "-m", "daphne", *self.args]
+        if self.child_fd is None and not self.systemd:
             return daphne
-        # What systemd does between fork and exec: dup2 the socket to 3, set LISTEN_*.
-        move = f"os.dup2({self.fd}, {SYSTEMD_FD}); os.close({self.fd}); "
-        launcher = (
-            "import os, sys; "
-            + (move if self.fd != SYSTEMD_FD else "")
-            + "os.environ.update(LISTEN_FDS='1', LISTEN_FDNAMES='web', "
-            + "LISTEN_PID=str(os.getpid())); "
-            + "os.execv(sys.argv[1], sys.argv[1:])"
+        # What the process manager does between fork and exec.
+        target = self.fd if self.child_fd is None else self.child_fd
+        steps = (
+            [] if target == self.fd else [f"os.dup2({self.fd}, {target})", f"os.close({self.fd})"]
         )
+        if self.systemd:
+            steps.append(
+                "os.environ.update(LISTEN_FDS='1', LISTEN_FDNAMES='web', "
+                "LISTEN_PID=str(os.getpid()))"
+            )
+        launcher = "; ".join(["import os, sys", *steps, "os.execv(sys.argv[1], sys.argv[1:])"])
         return [sys.executable, "-c", launcher, *daphne]
 
     def start(self, timeout: float = 30) -> SharedSocketDaphne:
