@@ -6,7 +6,11 @@ Two web processes in one run, on the same Redis: djenga as it ships, and the sam
 start-up objects itself). For each, W watchers of one task while a thread publishes
 updates at a steady pace; daphne times every collection through ``gc.callbacks``.
 Reports, per process and W: collections per generation, the longest pause of each
-generation, and the frames' p50/p99/max latency. Measurements, not a test.
+generation (wall clock, and the CPU time the longest one of each took), and the frames'
+p50/p99/max latency; then "full": a full collection forced with the watchers still
+connected (SIGUSR1, the shortest of 3), which is what any full collection stalls then;
+last, the maxima over the whole run (joins and leaves too).
+Measurements, not a test.
 
     .venv/bin/python benchmarks/gc_pause.py          # about 1 minute
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import tempfile
 import threading
 import time
@@ -86,18 +92,26 @@ async def phase(web: Daphne, stats: Path, backend, watchers: int, updates: int, 
             break
         await asyncio.sleep(0.05)
     ended = time.time()
+    # A full collection now, with the watchers still connected: what one stalls.
+    forced_from = time.time()
+    for _ in range(3):
+        os.kill(web.started_pid, signal.SIGUSR1)
+        await asyncio.sleep(0.3)
     await asyncio.sleep(0.5)  # the stats file is written every 0.2 s
     for client in clients:
         client.close()
     data = json.loads(stats.read_text())
-    window = [(g, d) for at, g, d in data["pauses"] if began <= at <= ended]
+    window = [(g, d, c) for at, g, d, c in data["pauses"] if began <= at <= ended]
+    forced = [(d, c) for at, g, d, c in data["pauses"] if g == 2 and at >= forced_from]
+    full = (min(d for d, _ in forced) * 1000, min(c for _, c in forced) * 1000)
     counted = sorted(sent)[WARM_UP:]
     first = counted[0] if counted else 0
     latencies = [(at - sent[seq]) * 1000 for seq, at in arrivals if seq in sent and seq >= first]
-    worst = [max((d for g, d in window if g == gen), default=0.0) * 1000 for gen in range(3)]
-    collections = [sum(1 for g, _ in window if g == gen) for gen in range(3)]
+    worst = [max((d for g, d, _ in window if g == gen), default=0.0) * 1000 for gen in range(3)]
+    cpu = [max((c for g, _, c in window if g == gen), default=0.0) * 1000 for gen in range(3)]
+    collections = [sum(1 for g, _, _ in window if g == gen) for gen in range(3)]
     delivered = len(latencies) / max(1, len(counted) * watchers)
-    return worst, collections, p50_p99_max(latencies), delivered, data["frozen"]
+    return worst, cpu, full, collections, p50_p99_max(latencies), delivered, data["frozen"]
 
 
 async def main() -> None:
@@ -123,7 +137,7 @@ async def main() -> None:
         serving_since = time.time()
         for watchers, updates, pace in PHASES:
             for label, web, stats in webs:
-                worst, collections, (p50, p99, top), delivered, frozen = await phase(
+                worst, cpu, full, collections, (p50, p99, top), delivered, frozen = await phase(
                     web, stats, app.backend, watchers, updates, pace
                 )
                 rows.append(
@@ -131,22 +145,30 @@ async def main() -> None:
                     + " ".join(f"{c:6}" for c in collections)
                     + "  | "
                     + " ".join(f"{w:6.1f}" for w in worst)
+                    + " | "
+                    + " ".join(f"{c:6.1f}" for c in cpu)
+                    + f" | {full[0]:6.1f} {full[1]:6.1f}"
                     + f" | {p50:6.2f} {p99:7.2f} {top:7.2f} | {delivered:6.1%}"
                 )
         for label, _web, stats in webs:  # joins and leaves too, not only the relaying
             pauses = json.loads(stats.read_text())["pauses"]
-            since = [(g, d) for at, g, d in pauses if at >= serving_since]
-            worst = [max((d for g, d in since if g == gen), default=0.0) * 1000 for gen in range(3)]
-            full = sum(1 for g, _ in since if g == 2)
+            since = [(g, d, c) for at, g, d, c in pauses if at >= serving_since]
+            worst = [
+                max((d for g, d, _ in since if g == gen), default=0) * 1000 for gen in range(3)
+            ]
+            cpu = [max((c for g, _, c in since if g == gen), default=0) * 1000 for gen in range(3)]
+            full = sum(1 for g, _, _ in since if g == 2)
             rows.append(
                 f"     all | {label:11} |         | {full:5} full collections  | "
                 + " ".join(f"{w:6.1f}" for w in worst)
-                + " |"
+                + " | "
+                + " ".join(f"{c:6.1f}" for c in cpu)
+                + " |               |"
             )
         print(load_line())
         print_table(
             "watchers | daphne      |  frozen | collections g0/g1/g2 | max pause ms g0/g1/g2"
-            " | frame ms p50/p99/max   | delivered",
+            " |  its CPU ms g0/g1/g2 | full: ms   CPU | frame ms p50/p99/max   | delivered",
             rows,
         )
     finally:
