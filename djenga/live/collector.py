@@ -1,9 +1,9 @@
 """Once per web process: what start-up loaded leaves the cyclic collector's sight.
 
-A web process holds hundreds of thousands of objects it loaded at start-up (Django,
+A web process holds about a hundred thousand objects it loaded at start-up (Django,
 Channels, Twisted, the project) that live as long as it does. Without ``gc.freeze()``
-every full collection walks all of them while no frame goes out: 80 ms and more in a
-daphne relaying to 500 sockets (docs/performance.md, "GC pauses").
+every full collection walks all of them while no frame goes out: 42-48 ms of CPU in a
+daphne with one watcher, 0.2 ms once frozen (docs/performance.md, "GC pauses").
 """
 
 from __future__ import annotations
