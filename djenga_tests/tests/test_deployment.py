@@ -185,3 +185,46 @@ async def test_daphne_serves_the_socket_a_process_manager_passes(
         listener.close()
     assert [f["state"] for f in frames] == ["PENDING", "PROGRESS"]
     assert frames[1]["steps"][0]["state"] == "running"
+
+
+def test_the_demo_web_tier_runs_n_daphne_on_one_socket_and_replaces_one_that_dies(
+    redis_server, web_data_dir
+):
+    """``dev.py demo --web 2`` / ``serve-web --web 2``: one listening socket, two daphne
+    processes holding it, any of them answering; a killed one is started again."""
+    import urllib.request
+
+    sys.path.insert(0, str(ROOT))
+    import dev
+
+    env = dict(os.environ, REDIS_URL=redis_server.url, DJENGA_DATA_DIR=web_data_dir)
+    tier = dev.WebTier(2, "127.0.0.1", 0, env)
+    tier.MIN_UPTIME = 0  # replace it even though it dies young
+    tier.start()
+    try:
+        inode = os.fstat(tier.listener.fileno()).st_ino
+        port = tier.listener.getsockname()[1]
+
+        def holders() -> set[int]:
+            return {
+                child.pid
+                for child in tier.processes
+                if any(
+                    os.readlink(f"/proc/{child.pid}/fd/{fd}") == f"socket:[{inode}]"
+                    for fd in os.listdir(f"/proc/{child.pid}/fd")
+                )
+            }
+
+        assert len(holders()) == 2
+        for _ in range(4):  # connections queue on the socket until a process accepts
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).status == 200
+        killed = tier.processes[0].process
+        killed.kill()  # SIGKILL to its pid, as a crash would
+        killed.wait(timeout=10)
+        assert tier.keep_up() is True
+        assert killed.pid not in {child.pid for child in tier.processes}
+        assert len(holders()) == 2
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).status == 200
+    finally:
+        tier.stop()
+    assert tier.listener is None
