@@ -2,10 +2,10 @@
 """Bootstrap and run djenga's demo or test suite: `python3 dev.py demo` / `python3 dev.py test`.
 
 Creates .venv and installs djenga with its test extras when pyproject.toml changed,
-installs Debian's Chromium with apt when it is missing (browser tests, demo), and stops
-every process it started, by pid, when it ends or on Ctrl-C. `demo --web N` runs N daphne
-processes on one listening socket; `serve-web` runs only those, in the Python that runs
-it (the compose file's web service).
+installs Debian's Chromium (browser tests, demo) and Node.js with npm (the framework tests)
+with apt when they are missing, and stops every process it started, by pid, when it ends
+or on Ctrl-C. `demo --web N` runs N daphne processes on one listening socket; `serve-web`
+runs only those, in the Python that runs it (the compose file's web service).
 """
 
 from __future__ import annotations
@@ -63,6 +63,19 @@ def ensure_chromium() -> None:
     run(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
 
 
+def ensure_npm() -> None:
+    """Node.js and npm: the framework tests install React, htmx and TypeScript with npm."""
+    if shutil.which("npm"):
+        return
+    if not shutil.which("apt-get"):
+        sys.exit("npm is missing and there is no apt-get: install Node.js with npm.")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    log("installing Debian's nodejs and npm with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(*sudo, "apt-get", "update", "-q", env=env)
+    run(*sudo, "apt-get", "install", "-y", "-q", "nodejs", "npm", env=env)
+
+
 def find_chromium() -> str | None:
     return (
         os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,6 +85,7 @@ def find_chromium() -> str | None:
 def test(args: list[str]) -> int:
     ensure_venv()
     ensure_chromium()
+    ensure_npm()
     env = dict(os.environ, CHROMIUM=find_chromium() or "")
     log("ruff check and format check")
     lint = subprocess.run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT).returncode

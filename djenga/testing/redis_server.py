@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -75,9 +76,13 @@ class RedisServer(ManagedProcess):
 
     stop_timeout = 5.0
 
-    def __init__(self, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str | None = None, port: int | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
+        #: More server options, e.g. ``("--replicaof", "127.0.0.1 6379")``.
+        self.args = tuple(args)
         self._dir = tempfile.TemporaryDirectory(prefix="djenga-redis-")
 
     def url(self, db: int = 0, scheme: str = "redis") -> str:
@@ -97,6 +102,7 @@ class RedisServer(ManagedProcess):
                 "--appendonly", "no",
                 "--dir", self._dir.name,
                 "--logfile", str(log),
+                *self.args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
