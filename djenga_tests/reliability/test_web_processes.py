@@ -128,8 +128,8 @@ async def spread_watchers_end_exact(stack, port, a, b) -> None:
     took = time.monotonic() - started
     finals = {t: stack.details(t) for t in (both, only_b)}
     for messages, code in results:
+        assert code == 1000 and snapshots(messages), (code, messages)
         last = snapshots(messages)[-1]
-        assert code == 1000, code
         assert last["state"] == "SUCCESS"
         assert last["seq"] == finals[last["task_id"]]["seq"], (last["task_id"], last["seq"])
     # The console on a: every change of the task only b relays, to its final state.
