@@ -104,6 +104,8 @@ if "DJENGA_MAX_WATCHERS" in os.environ:
     DJENGA_MAX_WATCHERS = int(os.environ["DJENGA_MAX_WATCHERS"])
 if "DJENGA_REAUTHORISE_INTERVAL" in os.environ:
     DJENGA_REAUTHORISE_INTERVAL = float(os.environ["DJENGA_REAUTHORISE_INTERVAL"])
+if "DJENGA_GC_FREEZE" in os.environ:  # benchmarks/gc_pause.py compares with and without
+    DJENGA_GC_FREEZE = os.environ["DJENGA_GC_FREEZE"] == "True"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
 }

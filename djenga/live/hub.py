@@ -25,6 +25,7 @@ from ..connection import async_client_for, redis_names, redis_url
 from ..keys import RedisNames
 from ..store import LEASED_STATES, AsyncTaskStore
 from ..wire import Snapshot, decode, encode, for_viewer
+from .collector import freeze_startup_objects
 
 logger = logging.getLogger(__name__)
 
@@ -338,5 +339,6 @@ def get_hub() -> RelayHub:
     hubs = _hubs.setdefault(loop, {})
     hub = hubs.get(url)
     if hub is None:
+        freeze_startup_objects()  # the process starts relaying: see collector.py
         hub = hubs[url] = RelayHub(url, redis_names(url))
     return hub

@@ -30,6 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY_ENV = "DJENGA_TEST_TOPOLOGY"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_gc_freeze_in_the_test_process() -> None:
+    """djenga freezes a web process's start-up objects out of the garbage collector at
+    its first watcher (DJENGA_GC_FREEZE): not this process's, which must go on collecting
+    what its tests leave behind. The daphne processes it starts keep the default."""
+    settings.DJENGA_GC_FREEZE = False
+    reset_settings()
+
+
 @dataclass
 class RedisHandle:
     """The Redis the tests talk to: ours (``server``) or the one ``REDIS_URL`` names."""
