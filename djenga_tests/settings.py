@@ -65,6 +65,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
+# The browser tests of translations run daphne in French and Arabic.
+LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE", "en-us")
 # One clock for the whole demo: Django sets the process time zone (TZ) from TIME_ZONE, so
 # daphne's and the worker's logs use it, and the console's times are UTC too. Django's
 # default would be America/Chicago.
@@ -104,6 +106,8 @@ if "DJENGA_MAX_WATCHERS" in os.environ:
 DJENGA_CLUSTER_URL = os.environ.get("DJENGA_CLUSTER_URL") or None
 if "DJENGA_REAUTHORISE_INTERVAL" in os.environ:
     DJENGA_REAUTHORISE_INTERVAL = float(os.environ["DJENGA_REAUTHORISE_INTERVAL"])
+if "DJENGA_GC_FREEZE" in os.environ:  # benchmarks/gc_pause.py compares with and without
+    DJENGA_GC_FREEZE = os.environ["DJENGA_GC_FREEZE"] == "True"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
 }

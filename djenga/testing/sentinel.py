@@ -9,9 +9,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from .processes import ManagedProcess
+from .processes import Closing, ManagedProcess
 from .redis_server import RedisServer, find_redis_server, free_port
 
 __all__ = ["SentinelServer", "SentinelSetup"]
@@ -114,7 +113,7 @@ class SentinelServer(ManagedProcess):
         self._dir.cleanup()
 
 
-class SentinelSetup:
+class SentinelSetup(Closing):
     """A master, ``replicas`` replicas and ``sentinels`` sentinels (quorum: a majority).
 
     ``url(15)`` is the ``sentinel://…;sentinel://…`` URL of database 15 (``scheme`` e.g.
@@ -249,14 +248,3 @@ class SentinelSetup:
         self.thaw()
         for process in [*self.sentinels, *self.servers]:
             process.close()
-
-    def __enter__(self) -> SentinelSetup:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

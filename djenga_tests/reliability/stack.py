@@ -148,4 +148,6 @@ async def watch(url: str, *, timeout: float = 60, **connect) -> dict:
 
 
 def snapshots(messages: list[dict]) -> list[dict]:
-    return [m for m in messages if "type" not in m]
+    """The task snapshots among ``messages`` (every frame has a type; a missing one is a
+    snapshot, docs/protocol.md)."""
+    return [m for m in messages if m.get("type", "snapshot") == "snapshot"]

@@ -51,6 +51,15 @@ def point_djenga_at_cluster(urls: list[str] | None) -> None:
     reset_settings()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_gc_freeze_in_the_test_process() -> None:
+    """djenga freezes a web process's start-up objects out of the garbage collector at
+    its first watcher (DJENGA_GC_FREEZE): not this process's, which must go on collecting
+    what its tests leave behind. The daphne processes it starts keep the default."""
+    settings.DJENGA_GC_FREEZE = False
+    reset_settings()
+
+
 @dataclass
 class RedisHandle:
     """The Redis the tests talk to: ours (``server``) or the one ``REDIS_URL`` names."""
