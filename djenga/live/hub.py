@@ -24,6 +24,7 @@ from ..connection import redis_names, redis_url
 from ..keys import RedisNames
 from ..store import LEASED_STATES, AsyncTaskStore
 from ..wire import Snapshot, decode, encode, for_viewer
+from .transport import text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ def relay_client_name(pid: int | None = None) -> str:
 
 
 class Frame:
-    """One snapshot as relayed: parsed once, encoded at most once per audience."""
+    """One snapshot as relayed: parsed once, encoded (and framed) at most once per
+    audience, whatever the number of watchers."""
 
-    __slots__ = ("_texts", "snapshot")
+    __slots__ = ("_texts", "_wire", "snapshot")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self._texts: dict[bool, str] = {}
+        self._wire: dict[bool, bytes] = {}
 
     def text(self, *, staff: bool) -> str:
         """The JSON text a staff or customer viewer receives."""
@@ -53,6 +56,13 @@ class Frame:
         if text is None:
             text = self._texts[staff] = encode(for_viewer(self.snapshot, staff=staff))
         return text
+
+    def wire(self, *, staff: bool) -> bytes:
+        """The WebSocket frame (:func:`~djenga.live.transport.text_frame`) of :meth:`text`."""
+        data = self._wire.get(staff)
+        if data is None:
+            data = self._wire[staff] = text_frame(self.text(staff=staff).encode())
+        return data
 
 
 Watcher = Callable[[Frame], None]
