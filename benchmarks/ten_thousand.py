@@ -109,6 +109,8 @@ async def _client_loop(conn, first: int) -> None:
                 if lo <= seq <= hi:
                     latencies.append((arrivals[i + 1] - sent[seq]) * 1000)
             conn.send((latencies.tobytes(), len(clients)))
+        elif command == "cpu":
+            conn.send(time.process_time())
         elif command == "finals":
             conn.send(Counter(bytes(data) for data in last))
         elif command == "close":
@@ -232,12 +234,14 @@ def measure(servers: list[AsgiServer], clients: Clients, task, watchers: int, po
     run = _Sent(sent)
     publisher.thread.submit(publisher.open).result()
     cpu0 = sum(s.cpu() for s in servers)
+    clients0 = sum(clients.all("cpu"))
     timeouts = 0
     for seq in range(1, SINGLES + 1):
         publisher.thread.submit(publisher.send, run).result()
         timeouts += not all(clients.all("await", seq))
         time.sleep(GAP)
     single_cpu = sum(s.cpu() for s in servers) - cpu0
+    clients_cpu = sum(clients.all("cpu")) - clients0
     single = _latencies(clients, SINGLES_WARMUP + 1, SINGLES, sent)
     frames_single = (
         watchers * SINGLES * min(1.0, len(single) / (watchers * (SINGLES - SINGLES_WARMUP)))
@@ -285,6 +289,7 @@ def measure(servers: list[AsgiServer], clients: Clients, task, watchers: int, po
         "single_delivered": len(single) / (watchers * (SINGLES - SINGLES_WARMUP)),
         "single_timeouts": timeouts,
         "cpu_per_frame_us": single_cpu / frames_single * 1e6,
+        "client_us": clients_cpu / frames_single * 1e6,
         "paced": p50_p99_max(paced_lat),
         "paced_delivered": len(paced_lat) / (watchers * (UPDATES - WARMUP)),
         "paced_cpu_s": paced_cpu,
@@ -322,13 +327,23 @@ async def _settle(servers: list[AsgiServer]) -> None:
 
 
 def versus_celery_progress() -> dict:
-    """vs_celery_progress's latency part, as it runs on its own (its daphnes, its Redis)."""
+    """vs_celery_progress's WebSocket latencies, in a process of their own (Django's
+    settings there point at their own Redis)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_versus)
+
+
+def _versus() -> dict:
+    """vs_celery_progress's latency part, as it runs on its own (its daphnes, its Redis):
+    (way, watchers) -> (p50, p99, delivered, note)."""
     import vs_celery_progress as vs
 
     results: dict = {}
     with RedisServer() as server, tempfile.TemporaryDirectory(prefix="djenga-vs-cp-") as data:
         env = daphne_env(server.url(15), data, DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
         migrate(env)
+        setup_django(env)
         servers = {}
         try:
             for key in ("djenga", "cp-ws"):
@@ -342,9 +357,8 @@ def versus_celery_progress() -> dict:
             async def both():
                 for count in vs.FANOUTS:
                     for key in ways:
-                        results[key, count] = await vs.measure_latency(
-                            key, count, ways[key], servers[key], 0.5
-                        )
+                        r = await vs.measure_latency(key, count, ways[key], servers[key], 0.5)
+                        results[key, count] = (r.p50, r.p99, r.delivered, r.note)
 
             asyncio.run(both())
         finally:
@@ -358,7 +372,13 @@ def versus_celery_progress() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--processes", type=int, nargs="*", default=list(PROCESSES))
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="*",
+        default=list(PROCESSES),
+        help="none: only celery-progress",
+    )
     parser.add_argument("--watchers", type=int, nargs="*", default=list(WATCHERS))
     parser.add_argument("--no-celery-progress", action="store_true")
     args = parser.parse_args()
@@ -414,10 +434,11 @@ def report(rows: list[dict], versus: dict) -> None:
     print(
         "\nLatency in ms over every (watcher, update) pair. Floor = watchers x the CPU per "
         f"frame measured in the same row ÷ {cores} cores (the least time one update takes "
-        "to reach every watcher when the web processes' CPU is the limit).\n"
+        "to reach every watcher when the web processes' CPU is the limit); +clients: the same "
+        "with the client processes' CPU per frame added, as they share the cores here.\n"
     )
     header = (
-        f"{'P':>2} | {'watchers':>8} | {'µs/frame':>8} | {'floor ms':>8} | "
+        f"{'P':>2} | {'watchers':>8} | {'µs/frame':>8} | {'floor ms':>8} | {'+clients':>8} | "
         f"{'1-at-a-time p50/p99':>19} | {'p99/floor':>9} | {'20 ms apart p50/p99':>19} | "
         f"{'delivered':>9} | {'KiB/watcher':>11} | {'exact final':>11} | spread"
     )
@@ -426,6 +447,7 @@ def report(rows: list[dict], versus: dict) -> None:
         floor = r["watchers"] * r["cpu_per_frame_us"] / 1000 / cores
         lines.append(
             f"{r['P']:2} | {r['watchers']:8,} | {r['cpu_per_frame_us']:8.1f} | {floor:8.1f} | "
+            f"{floor + r['watchers'] * r['client_us'] / 1000 / cores:8.1f} | "
             f"{r['single'][0]:9.1f} {r['single'][1]:9.1f} | {r['single'][1] / floor:9.2f} | "
             f"{r['paced'][0]:9.1f} {r['paced'][1]:9.1f} | {r['paced_delivered']:9.1%} | "
             f"{r['rss_per'] / 1024:11.1f} | {r['exact_final']:11,} | {r['spread']}"
@@ -448,11 +470,11 @@ def report(rows: list[dict], versus: dict) -> None:
         print("\nAgainst celery-progress's WebSocket mode (one daphne each, same run):\n")
         lines = []
         for count, goal in ((1, 5), (100, 10)):
-            d, c = versus["djenga", count], versus["cp-ws", count]
-            ratio = c.p99 / d.p99
+            (d50, d99, _, _), (c50, c99, _, _) = versus["djenga", count], versus["cp-ws", count]
+            ratio = c99 / d99
             lines.append(
-                f"{count:8} | {d.p50:7.2f} {d.p99:7.2f} | {c.p50:7.2f} {c.p99:7.2f} | "
-                f"{c.p50 / d.p50:6.1f} {ratio:6.1f} | >= {goal}x: "
+                f"{count:8} | {d50:7.2f} {d99:7.2f} | {c50:7.2f} {c99:7.2f} | "
+                f"{c50 / d50:6.1f} {ratio:6.1f} | >= {goal}x: "
                 + ("met" if ratio >= goal else "not met")
             )
         print_table(
