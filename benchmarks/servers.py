@@ -140,7 +140,8 @@ async def run_round(servers: dict[str, AsgiServer], task, results: dict) -> None
             print(
                 f"  {name:26} {count:5}: one at a time p50 {result.single.p50:7.2f} p99 "
                 f"{result.single.p99:7.2f} ms, {result.single.cpu_us:6.1f} µs/frame; 20 ms "
-                f"apart p99 {result.paced.p99:7.2f} ms, delivered {result.paced.delivered:5.0%}"
+                f"apart p99 {result.paced.p99:7.2f} ms, delivered {result.paced.delivered:5.0%}, "
+                f"{result.rss_per_watcher / 1024:.1f} KiB/watcher"
                 f"{'' if result.final_ok else ', FINAL STATE MISSED'}",
                 flush=True,
             )
@@ -155,7 +156,9 @@ def report(results: dict, rounds: int, names: list[str]) -> None:
     print(
         f"\nMedians over {rounds} round(s). Latency in ms over every (watcher, update) pair; "
         f"CPU: the server's process tree per frame delivered; x base: ÷ '{base}' at the "
-        "same fan-out in the same run."
+        "same fan-out in the same run. KiB/idle watcher: the first round's (later rounds "
+        "reuse the memory the first one took). At 1 watcher the CPU figures are at the "
+        "resolution of /proc's clock ticks."
     )
     for count in FANOUTS:
         print(f"\n{count:,} watcher(s)\n")
@@ -176,7 +179,7 @@ def report(results: dict, rounds: int, names: list[str]) -> None:
                 f"{median(r.paced.p50 for r in rs):9.2f} {median(r.paced.p99 for r in rs):9.2f} "
                 f"| {median(r.paced.cpu_us for r in rs):8.1f} | "
                 f"{median(r.paced.delivered for r in rs):9.1%} | "
-                f"{median(r.rss_per_watcher for r in rs) / 1024:16.1f} | "
+                f"{rs[0].rss_per_watcher / 1024:16.1f} | "
                 f"{'all' if all(r.final_ok for r in rs) else 'MISSED'}"
             )
         print_table(header, rows)
