@@ -2,16 +2,20 @@
 """Bootstrap and run djenga's demo or test suite: `python3 dev.py demo` / `python3 dev.py test`.
 
 Creates .venv and installs djenga with its test extras when pyproject.toml changed,
-installs Debian's Chromium with apt when it is missing (browser tests, demo), and stops
-every process it started, by pid, when it ends or on Ctrl-C.
+installs Debian's Chromium (browser tests, demo) and Node.js with npm (the framework tests)
+with apt when they are missing, and stops every process it started, by pid, when it ends
+or on Ctrl-C. `demo --web N` runs N daphne processes on one listening socket; `serve-web`
+runs only those, in the Python that runs it (the compose file's web service).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,17 +50,28 @@ def ensure_venv() -> None:
         stamp.write_text(digest)
 
 
-def ensure_chromium() -> None:
-    """Debian's chromium for the browser tests (Playwright cannot download browsers here)."""
-    if find_chromium():
-        return
+def apt_install(what: str, *packages: str) -> None:
+    """Install Debian packages (``what`` names them for the messages), with sudo if needed."""
     if not shutil.which("apt-get"):
-        sys.exit("Chromium is missing and there is no apt-get: install chromium, or set CHROMIUM.")
+        sys.exit(f"{what} is missing and there is no apt-get: install {what} yourself.")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    log("installing Debian's chromium with apt-get")
+    log(f"installing Debian's {' and '.join(packages)} with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(*sudo, "apt-get", "update", "-q", env=env)
-    run(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
+    run(*sudo, "apt-get", "install", "-y", "-q", *packages, env=env)
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser tests (Playwright cannot download browsers here);
+    or set CHROMIUM."""
+    if not find_chromium():
+        apt_install("Chromium", "chromium")
+
+
+def ensure_npm() -> None:
+    """Node.js and npm: the framework tests install React, htmx and TypeScript with npm."""
+    if not shutil.which("npm"):
+        apt_install("Node.js with npm", "nodejs", "npm")
 
 
 def find_chromium() -> str | None:
@@ -68,6 +83,7 @@ def find_chromium() -> str | None:
 def test(args: list[str]) -> int:
     ensure_venv()
     ensure_chromium()
+    ensure_npm()
     env = dict(os.environ, CHROMIUM=find_chromium() or "")
     log("ruff check and format check")
     lint = subprocess.run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT).returncode
@@ -86,25 +102,36 @@ def test(args: list[str]) -> int:
 
 
 def demo(args: list[str]) -> int:
+    demo_options(args)  # a bad option fails here, before the venv is made
     ensure_venv()
     # The rest runs on the venv's Python, which has djenga and the embedded server.
     os.execv(str(PYTHON), [str(PYTHON), str(Path(__file__).resolve()), "_demo", *args])
     return 1  # not reached
 
 
+def demo_options(args: list[str], prog: str = "demo") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"dev.py {prog}")
+    parser.add_argument(
+        "--web", type=int, default=1, metavar="N",
+        help="daphne processes sharing one listening socket (default 1)",
+    )  # fmt: skip
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000)
+    options = parser.parse_args(args)
+    if options.web < 1:
+        parser.error("--web must be at least 1")
+    return options
+
+
 def run_demo(args: list[str]) -> int:
     """Redis (embedded unless REDIS_URL), a worker and daphne; Ctrl-C stops them all."""
     from djenga.testing import RedisServer
-    from djenga.testing.processes import ManagedProcess
 
-    def interrupted(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)  # stopped by a supervisor: clean up too
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if inherited ignored
+    options = demo_options(args)
+    catch_stop_signals()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = None
-    children: list[ManagedProcess] = []
+    children: list = []
     try:
         if not env.get("REDIS_URL"):
             server = RedisServer().start()
@@ -116,15 +143,13 @@ def run_demo(args: list[str]) -> int:
         run(PYTHON, "manage.py", "demo_user", cwd=ROOT, env=env)
         worker = [PYTHON, "-m", "celery", "-A", "djenga_tests", "worker", "-l", "INFO",
                   "--pool", "threads", "--concurrency", "4"]  # fmt: skip
-        web = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "8000",
-               *demo_daphne_limits(), "djenga_tests.asgi:application"]  # fmt: skip
-        for command in (worker, web):
-            child = ManagedProcess()
-            child.process = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
-            children.append(child)
-            log(f"started {' '.join(str(c) for c in command[1:4])} (pid {child.pid})")
-        log("demo running at http://127.0.0.1:8000  (staff: admin / admin; Ctrl-C stops all)")
-        while all(child.process.poll() is None for child in children):
+        children.append(start(worker, env))
+        web = WebTier(options.web, options.bind, options.port, env)
+        children.append(web)
+        web.start()
+        log(f"demo running at http://{options.bind}:{options.port}  "
+            "(staff: admin / admin; Ctrl-C stops all)")  # fmt: skip
+        while children[0].process.poll() is None and web.keep_up():
             time.sleep(0.5)
         return 1
     except KeyboardInterrupt:
@@ -137,6 +162,98 @@ def run_demo(args: list[str]) -> int:
         log("stopped everything the demo started")
 
 
+def serve_web(args: list[str]) -> int:
+    """Only the web tier (migrations and the demo user first), in this Python."""
+    options = demo_options(args, "serve-web")
+    catch_stop_signals()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    python = sys.executable
+    run(python, "manage.py", "migrate", "--noinput", "-v", "0", cwd=ROOT, env=env)
+    run(python, "manage.py", "demo_user", cwd=ROOT, env=env)
+    web = WebTier(options.web, options.bind, options.port, env)
+    try:
+        web.start()
+        while web.keep_up():
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        web.stop()
+        log("stopped the web processes")
+
+
+def catch_stop_signals() -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stopped by a supervisor: clean up too
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if inherited ignored
+
+
+def start(command: list, env: dict[str, str], **popen):
+    """One child process, recorded by its pid."""
+    from djenga.testing.processes import ManagedProcess
+
+    child = ManagedProcess()
+    child.process = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env, **popen)
+    log(f"started {' '.join(str(c) for c in command[1:4])} (pid {child.pid})")
+    return child
+
+
+class WebTier:
+    """``count`` daphne processes that share one listening socket, made here and passed
+    to each as ``daphne --fd N`` (supervisord's fcgi-program does the same with fd 0,
+    see docs/deployment.md). One that dies is started again, like supervisord would."""
+
+    #: A process that dies sooner than this after its start is not restarted (it is broken).
+    MIN_UPTIME = 10.0
+
+    def __init__(self, count: int, host: str, port: int, env: dict[str, str]) -> None:
+        self.count, self.host, self.port, self.env = count, host, port, env
+        self.listener: socket.socket | None = None
+        self.processes: list = []
+        self.started: list[float] = []
+
+    def command(self) -> list:
+        return [sys.executable, "-m", "daphne", "--fd", str(self.listener.fileno()),
+                *demo_daphne_limits(), "djenga_tests.asgi:application"]  # fmt: skip
+
+    def start(self) -> None:
+        self.listener = socket.create_server((self.host, self.port), backlog=1024)
+        self.listener.set_inheritable(True)
+        log(f"listening on {self.host}:{self.port} for {self.count} web process(es)")
+        for _ in range(self.count):
+            self._start_one()
+
+    def _start_one(self) -> None:
+        fd = self.listener.fileno()
+        self.processes.append(start(self.command(), self.env, pass_fds=(fd,)))
+        self.started.append(time.monotonic())
+
+    def keep_up(self) -> bool:
+        """Start again a web process that exited; False if one exited right after its
+        start (then the demo stops: something is wrong with it)."""
+        for index, child in enumerate(list(self.processes)):
+            code = child.process.poll()
+            if code is None:
+                continue
+            log(f"web process pid {child.pid} exited with code {code}")
+            if time.monotonic() - self.started[index] < self.MIN_UPTIME:
+                return False
+            del self.processes[index], self.started[index]
+            self._start_one()
+            return True
+        return True
+
+    def stop(self) -> None:
+        for child in reversed(self.processes):
+            child.stop()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+
 def demo_daphne_limits() -> list[str]:
     """Daphne's own limits, set explicitly (see docs/deployment.md)."""
     return ["--websocket_timeout", "86400", "--websocket_connect_timeout", "10",
@@ -144,9 +261,12 @@ def demo_daphne_limits() -> list[str]:
             "--websocket-max-message-size", "65536"]  # fmt: skip
 
 
-COMMANDS = {"test": test, "demo": demo, "_demo": run_demo}
+COMMANDS = {"test": test, "demo": demo, "_demo": run_demo, "serve-web": serve_web}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        sys.exit("usage: python3 dev.py {demo|test} [pytest args]")
+        sys.exit(
+            "usage: python3 dev.py test [pytest args] | demo [--web N] [--bind H] [--port P]"
+            " | serve-web [--web N] [--bind H] [--port P]"
+        )
     sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))

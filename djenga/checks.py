@@ -11,6 +11,8 @@ from django.core.checks import Error, Warning, register
 
 from .conf import get_settings
 
+#: URLs DJENGA_REDIS_URL may be: a server's, or the sentinels' (djenga.clients).
+_PLAIN_SCHEMES = ("redis", "rediss", "unix", "sentinel", "sentinels")
 _PREFIX_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 POSITIVE_INTEGERS = (
     "EVENT_LOG_LENGTH", "TOKEN_MAX_AGE", "RECENT_TASKS", "MAX_WATCHERS", "MAX_CLIENT_FRAME",
@@ -35,19 +37,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 f"CELERY_RESULT_BACKEND is {backend!r}, not a djenga redisd:// URL: "
                 "tasks will run but no step progress is recorded or shown.",
                 hint="Set CELERY_RESULT_BACKEND = 'redisd://host:port/db' "
-                "(or 'redisds://' for TLS).",
+                "(or 'redisds://' for TLS; 'sentineld://' behind Sentinel).",
                 id="djenga.W001",
             )
         )
-    if conf.REDIS_URL is not None and not _is_url(conf.REDIS_URL, ("redis", "rediss", "unix")):
+    if conf.REDIS_URL is not None and not _is_url(conf.REDIS_URL, _PLAIN_SCHEMES):
         messages.append(
             Error(
-                f"DJENGA_REDIS_URL is {conf.REDIS_URL!r}, not a redis:// URL.",
+                f"DJENGA_REDIS_URL is {conf.REDIS_URL!r}, not a redis:// or sentinel:// URL.",
                 hint="Use e.g. 'redis://127.0.0.1:6379/15', the server and database "
-                "that CELERY_RESULT_BACKEND writes to.",
+                "that CELERY_RESULT_BACKEND writes to, or behind Sentinel "
+                "'sentinel://10.0.0.1:26379/15;sentinel://10.0.0.2:26379/15'.",
                 id="djenga.E001",
             )
         )
+    messages.extend(_check_sentinel(conf.REDIS_URL, backend))
     if not isinstance(conf.KEY_PREFIX, str) or not _PREFIX_RE.match(conf.KEY_PREFIX):
         messages.append(
             Error(
@@ -137,4 +141,28 @@ def _is_url(value: Any, schemes: tuple[str, ...]) -> bool:
 
 
 def _is_detail_url(value: Any) -> bool:
-    return _is_url(value, ("redisd", "redisds"))
+    return _is_url(value, ("redisd", "redisds", "sentineld", "sentinelds"))
+
+
+def _check_sentinel(redis_url: Any, backend: Any) -> list[Any]:
+    """A Sentinel URL needs the master's name, where Celery's sentinel:// takes it."""
+    from .clients import master_name_of
+
+    urls = [
+        (name, value)
+        for name, value in (("DJENGA_REDIS_URL", redis_url), ("CELERY_RESULT_BACKEND", backend))
+        if _is_url(value, ("sentinel", "sentinels", "sentineld", "sentinelds"))
+    ]
+    options = getattr(settings, "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS", None)
+    if not urls or master_name_of(options if isinstance(options, dict) else None):
+        return []
+    name = urls[0][0]
+    return [
+        Error(
+            f"{name} is a Sentinel URL, but no master is named: "
+            f"CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS is {options!r}.",
+            hint="Name the master the sentinels monitor, as Celery's sentinel:// backend "
+            "needs: CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {'master_name': 'mymaster'}.",
+            id="djenga.E007",
+        )
+    ]

@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a task's id is still known after its record expired (result_expires): its
     # readers answer EXPIRED, not PENDING, meanwhile.
     "TOMBSTONE_TTL": 7 * 24 * 3600,
+    # Whether a web process moves what it loaded at start-up out of the cyclic garbage
+    # collector's sight (gc.freeze()) once it starts relaying, so that a full collection
+    # does not stall every watcher's frames (docs/deployment.md, "Garbage collection").
+    "GC_FREEZE": True,
 }
 
 
@@ -61,6 +65,7 @@ class DjengaSettings:
     MAX_CLIENT_FRAMES: int
     REAUTHORISE_INTERVAL: float
     TOMBSTONE_TTL: int
+    GC_FREEZE: bool
 
 
 _cached: DjengaSettings | None = None

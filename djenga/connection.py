@@ -1,5 +1,9 @@
 """Where the web process finds Redis: one URL (from settings), its key names, its client and
-its :class:`~djenga.store.TaskStore`, through which the views read."""
+its :class:`~djenga.store.TaskStore`, through which the views read.
+
+The URL is a server's (``redis://``, ``rediss://``, ``unix://``) or, behind Sentinel, the
+sentinels' (``sentinel://h:p/db;sentinel://h2:p/db``, as Celery's backend takes it), with the
+master named in ``CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS`` (:func:`transport_options`)."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import functools
 from typing import Any
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url
 
+from . import clients
 from .celery.backends import DETAIL_SCHEMES, to_redis_url
 from .conf import get_settings
 from .keys import RedisNames
@@ -19,7 +25,8 @@ from .wire import Snapshot
 
 
 def redis_url() -> str:
-    """``DJENGA_REDIS_URL``, else ``CELERY_RESULT_BACKEND`` as a plain redis:// URL."""
+    """``DJENGA_REDIS_URL``, else ``CELERY_RESULT_BACKEND`` as a plain redis:// (or
+    sentinel://) URL."""
     url = get_settings().REDIS_URL
     if url:
         return url
@@ -28,20 +35,41 @@ def redis_url() -> str:
         return to_redis_url(backend)
     raise ImproperlyConfigured(
         f"djenga cannot tell which Redis to read: DJENGA_REDIS_URL is not set and "
-        f"CELERY_RESULT_BACKEND is {backend!r}, not a redisd:// URL. Set one of them."
+        f"CELERY_RESULT_BACKEND is {backend!r}, not a redisd:// or sentineld:// URL. "
+        "Set one of them."
     )
+
+
+def transport_options() -> dict[str, Any]:
+    """Celery's result backend transport options (``master_name`` and ``sentinel_kwargs``
+    for a Sentinel URL), from ``CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS``."""
+    options = getattr(settings, "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS", None)
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def redis_names(url: str | None = None) -> RedisNames:
     """The key builder for the database of ``url`` (default: :func:`redis_url`)."""
     url = url or redis_url()
-    db = parse_url(url).get("db", 0) if "://" in url else 0
+    if clients.is_sentinel_url(url):
+        db: Any = clients.parse_sentinel_url(url).db
+    else:
+        db = parse_url(url).get("db", 0) if "://" in url else 0
     return RedisNames(get_settings().KEY_PREFIX, int(db or 0))
+
+
+def sync_client_for(url: str) -> redis.Redis:
+    """A new synchronous client for ``url`` (a server's or the sentinels')."""
+    return clients.sync_client(url, transport_options())
+
+
+def async_client_for(url: str, **kwargs: Any) -> redis.asyncio.Redis:
+    """A new asyncio client for ``url``; ``kwargs`` as :func:`djenga.clients.async_client`."""
+    return clients.async_client(url, transport_options(), **kwargs)
 
 
 @functools.cache
 def _sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return sync_client_for(url)
 
 
 def sync_client() -> redis.Redis:

@@ -48,6 +48,20 @@ class StepState(StrEnum):
     SKIPPED = "skipped"
 
 
+class FrameType(StrEnum):
+    """The ``type`` of every v1 frame a client receives (frontend/src/progress/constants.js)."""
+
+    SNAPSHOT = "snapshot"  # one task
+    GROUP = "group"  # a group of tasks (group_snapshot)
+    RECOVERY = "recovery"  # the events a reconnecting client missed (docs/protocol.md)
+    TASKS = "tasks"  # the console's list of tasks
+
+
+def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
+    """A v1 frame of ``kind``: ``{"v": 1, "type": kind, **fields}``, the one place both are set."""
+    return {"v": WIRE_VERSION, "type": kind.value, **fields}
+
+
 #: Snapshot entries only staff see, unless the task lists them in ``public_fields``.
 PRIVATE_FIELDS: frozenset[str] = frozenset({"error", "traceback", "result", "args", "kwargs"})
 
@@ -59,22 +73,22 @@ def is_final(snapshot: Snapshot) -> bool:
 
 def pending_snapshot(task_id: str) -> Snapshot:
     """The snapshot of a task djenga knows nothing about (yet): PENDING, no steps."""
-    return {
-        "v": WIRE_VERSION,
-        "seq": 0,
-        "epoch": None,
-        "task_id": task_id,
-        "name": None,
-        "state": TaskState.PENDING.value,
-        "updated_at": None,
-        "attempt": 0,
-        "steps": [],
-        "current": None,
-        "percent": 0.0,
-        "error": None,
-        "public": [],
-        "private": {},
-    }
+    return frame(
+        FrameType.SNAPSHOT,
+        seq=0,
+        epoch=None,
+        task_id=task_id,
+        name=None,
+        state=TaskState.PENDING.value,
+        updated_at=None,
+        attempt=0,
+        steps=[],
+        current=None,
+        percent=0.0,
+        error=None,
+        public=[],
+        private={},
+    )
 
 
 def expired_snapshot(task_id: str) -> Snapshot:
@@ -165,15 +179,14 @@ def group_snapshot(members: list[Snapshot]) -> Snapshot:
     states = [str(member.get("state")) for member in members]
     percents = [float(member.get("percent") or 0.0) for member in members]
     epochs = "|".join(str(member.get("epoch")) for member in members)
-    return {
-        "v": WIRE_VERSION,
-        "type": "group",
-        "seq": sum(int(member.get("seq") or 0) for member in members),
-        "epoch": hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
-        "state": group_state(states),
-        "percent": round(sum(percents) / len(percents), 2) if percents else 0.0,
-        "total": len(members),
-        "counts": dict(Counter(states)),
-        "updated_at": max((m.get("updated_at") or 0 for m in members), default=None) or None,
-        "tasks": members,
-    }
+    return frame(
+        FrameType.GROUP,
+        seq=sum(int(member.get("seq") or 0) for member in members),
+        epoch=hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        state=group_state(states),
+        percent=round(sum(percents) / len(percents), 2) if percents else 0.0,
+        total=len(members),
+        counts=dict(Counter(states)),
+        updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        tasks=members,
+    )

@@ -1,6 +1,5 @@
 """ASGI entry point of the example project: Django over HTTP, djenga's relay over WebSockets."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from djenga.asgi import lifespan  # noqa: E402
 from djenga.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -23,9 +23,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
+        "lifespan": lifespan,  # for ASGI servers that send it (daphne does not)
     }
 )
-
-# Everything loaded so far lives as long as the process: move it out of the cyclic
-# collector's sight, so its pauses with many sockets open stay short (docs/deployment.md).
-gc.freeze()

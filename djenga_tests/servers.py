@@ -27,7 +27,7 @@ def uvicorn(ws: str) -> Command:
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                 "--ws", ws, "--ws-max-size", "65536", "--ws-ping-interval", "20",
                 "--ws-ping-timeout", "30", "--ws-per-message-deflate", "false",
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning", app]  # fmt: skip
+                "--no-access-log", "--log-level", "warning", app]  # fmt: skip
 
     return command
 
@@ -38,8 +38,7 @@ def hypercorn(app: str, port: int) -> list[str]:
 
 
 def granian(app: str, port: int) -> list[str]:
-    # asginl: ASGI without lifespan (Channels' ProtocolTypeRouter has no lifespan entry).
-    return [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
+    return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--loop", "asyncio",
             "--log-level", "warning", app]  # fmt: skip
 

@@ -65,6 +65,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
+# The browser tests of translations run daphne in French and Arabic.
+LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE", "en-us")
 # One clock for the whole demo: Django sets the process time zone (TZ) from TIME_ZONE, so
 # daphne's and the worker's logs use it, and the console's times are UTC too. Django's
 # default would be America/Chicago.
@@ -75,9 +77,19 @@ LOGIN_URL = "admin:login"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 _REDIS_ADDRESS = REDIS_URL.split("://", 1)[1]
 
-CELERY_BROKER_URL = REDIS_URL
+# Behind Sentinel: SENTINEL_MASTER names the master, SENTINEL_BACKEND_URL is
+# 'sentineld://h:p/15;sentineld://h2:p/15' and SENTINEL_BROKER_URL the same as sentinel://.
+SENTINEL_MASTER = os.environ.get("SENTINEL_MASTER")
+CELERY_BROKER_URL = (SENTINEL_MASTER and os.environ.get("SENTINEL_BROKER_URL")) or REDIS_URL
 # The seed's form is 'redisd://127.0.0.1/15': djenga's backend on that server and db.
-CELERY_RESULT_BACKEND = f"redisd://{_REDIS_ADDRESS}"
+CELERY_RESULT_BACKEND = (SENTINEL_MASTER and os.environ.get("SENTINEL_BACKEND_URL")) or (
+    f"redisd://{_REDIS_ADDRESS}"
+)
+if SENTINEL_MASTER:
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"master_name": SENTINEL_MASTER}
+    # A master that stops answering (no RST: a partition, SIGSTOP) costs a worker's write
+    # at most this long, not Celery's default of 120 s, before it asks the sentinels.
+    CELERY_REDIS_SOCKET_TIMEOUT = 5.0
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -92,9 +104,13 @@ if "DJENGA_MAX_WATCHERS" in os.environ:
     DJENGA_MAX_WATCHERS = int(os.environ["DJENGA_MAX_WATCHERS"])
 if "DJENGA_REAUTHORISE_INTERVAL" in os.environ:
     DJENGA_REAUTHORISE_INTERVAL = float(os.environ["DJENGA_REAUTHORISE_INTERVAL"])
+if "DJENGA_GC_FREEZE" in os.environ:  # benchmarks/gc_pause.py compares with and without
+    DJENGA_GC_FREEZE = os.environ["DJENGA_GC_FREEZE"] == "True"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": float(os.environ.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
 }
+if SENTINEL_MASTER:
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = SENTINEL_MASTER
 
 # channels-redis (for your own consumers; djenga's relay does not need it), with the fixes
 # it needs: a socket timeout above its 5 s BZPOPMIN (redis-py 8 otherwise drops idle

@@ -1,6 +1,9 @@
 """Example tasks: the seed's gru.steal_the_moon, in both of its forms, and a few more for tests."""
 
+import threading
 import time
+
+from django.utils.translation import gettext_lazy
 
 from djenga.celery.tasks import DetailTask
 from djenga_tests.celery import app
@@ -179,3 +182,37 @@ def redeliverable(self, seconds_per_step):
 def plain(x):
     """A plain Celery task on the same app: results must work exactly as with redis://."""
     return x * 2
+
+
+# The seed's steps, translated (djenga_tests/locale/): stored in LANGUAGE_CODE (docs/widget.md).
+@app.task(bind=True, base=DetailTask, name="gru.steal_the_moon_translated",
+          steps=[(1, gettext_lazy("Fly to the moon")), (2, gettext_lazy("Shrink the moon")),
+                 (3, gettext_lazy("Grab the moon")), (4, gettext_lazy("Sit on the toilet"))])
+def steal_the_moon_translated(self, gru=THE_GRU, moon=THE_MOON):
+    for key, move in enumerate((gru.fly_to_the_moon, moon.shrink, lambda: gru.grab(moon),
+                                gru.sit_on_the_toilet), start=1):  # fmt: skip
+        self.start_step(key)
+        move()
+        self.end_step()
+
+
+#: Gates the browser tests open: the worker runs in the test process, so a gated task waits
+#: in its first step until the test sets its gate, and the test sees it running however slow
+#: the machine is.
+GATES: dict[str, threading.Event] = {}
+
+
+def gate(name):
+    """The gate called ``name`` (made on first use, by the test or by the task)."""
+    return GATES.setdefault(name, threading.Event())
+
+
+@app.task(bind=True, base=DetailTask, name="gru.gated",
+          steps=[(1, "Wait at the gate"), (2, "Fly to the moon")])
+def gated(self, name, timeout=60.0):
+    self.start_step(1)
+    if not gate(name).wait(timeout):
+        raise TimeoutError(f"nobody opened the gate {name!r}")
+    self.end_step()
+    self.start_step(2)
+    self.end_step()

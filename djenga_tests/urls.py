@@ -1,4 +1,7 @@
-"""URLs of the example project: the demo page, djenga's JSON view, the admin."""
+"""URLs of the example project: the demo page, djenga's JSON view, the admin, and the React
+and htmx pages (their npm packages under /npm/ when DJENGA_NPM_DIR names where they are)."""
+
+import os
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,4 +13,15 @@ urlpatterns = [
     path("launch/", views.launch, name="launch"),
     path("djenga/", include("djenga.urls")),
     path("admin/", admin.site.urls),
+    path("react/", views.react_page, name="react"),
+    path("htmx/", views.htmx_page, name="htmx"),
+    path("htmx/launch/", views.htmx_launch, name="htmx-launch"),
+    path("htmx/dismiss/", views.htmx_dismiss, name="htmx-dismiss"),
 ]
+
+if os.environ.get("DJENGA_NPM_DIR"):
+    from django.views.static import serve
+
+    urlpatterns.append(
+        path("npm/<path:path>", serve, {"document_root": os.environ["DJENGA_NPM_DIR"]})
+    )

@@ -30,3 +30,40 @@ def launch(request: HttpRequest) -> HttpResponse:
     result = steal_the_moon.delay(Gru(pace=max(0.0, min(pace, 5.0))), Moon())
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
+
+
+# -- framework pages (frontend/tests/test_frameworks.py, docs/widget.md): React 19 and htmx,
+# with their packages installed from npm into DJENGA_NPM_DIR and served under /npm/.
+
+
+def react_page(request: HttpRequest) -> HttpResponse:
+    """A React 19 app, no build step, that renders <djenga-task-progress> for ``?task=``."""
+    from djenga.live.auth import make_token
+
+    task_id = request.GET.get("task", "")
+    return render(
+        request,
+        "djenga_tests/react.html",
+        {"task_id": task_id, "token": make_token(task_id, request.user) if task_id else ""},
+    )
+
+
+def htmx_page(request: HttpRequest) -> HttpResponse:
+    """A form whose htmx POST swaps in a live widget, and a button that swaps it out."""
+    return render(request, "djenga_tests/htmx.html")
+
+
+@require_POST
+def htmx_launch(request: HttpRequest) -> HttpResponse:
+    """Start a task and answer with the fragment that shows it (the template tag). The
+    tests name a gate (``gate``): their task then waits until they open it."""
+    from .tasks import gated, steal_the_moon_declared
+
+    name = request.POST.get("gate")
+    result = gated.delay(name) if name else steal_the_moon_declared.delay(Gru(pace=0.3), Moon())
+    return render(request, "djenga_tests/htmx_widget.html", {"task_id": result.id})
+
+
+def htmx_dismiss(request: HttpRequest) -> HttpResponse:
+    """The empty fragment that replaces the widget."""
+    return HttpResponse("")

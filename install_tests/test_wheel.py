@@ -37,6 +37,9 @@ def test_the_wheel_holds_every_file_of_djenga_and_nothing_else(wheel):
     for name in ("djenga/templates/djenga/admin/index.html",
                  "djenga/templates/djenga/console/task_list.html",
                  "djenga/static/djenga/djenga-task-progress.js",
+                 "djenga/static/djenga/progress/element.js",
+                 "djenga/locale/fr/LC_MESSAGES/djangojs.mo",
+                 "djenga/locale/ar/LC_MESSAGES/django.mo",
                  "djenga/celery/publish.lua", "djenga/py.typed"):  # fmt: skip
         assert name in package
     print(f"wheel: {len(package)} files of djenga/, {len(names) - len(package)} of metadata")

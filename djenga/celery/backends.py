@@ -9,10 +9,11 @@ from typing import Any
 
 import redis.asyncio
 from celery.app import backends as celery_backends
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 from kombu.utils.objects import cached_property
 from redis.exceptions import RedisError
 
+from .. import clients
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import RedisNames
@@ -20,14 +21,31 @@ from ..store import TaskStore
 from ..wire import FINAL_STATES, Snapshot, StepState, TaskState
 from .detail import Event, TaskDetail
 
-__all__ = ["DETAIL_SCHEMES", "RedisDetailBackend", "patch_aliases", "to_redis_url"]
+__all__ = [
+    "DETAIL_SCHEMES",
+    "RedisDetailBackend",
+    "SentinelDetailBackend",
+    "patch_aliases",
+    "to_redis_url",
+]
 
 logger = logging.getLogger(__name__)
 
-#: djenga's URL schemes and the plain Redis schemes they stand for.
-DETAIL_SCHEMES: dict[str, str] = {"redisd": "redis", "redisds": "rediss"}
-
-_BACKEND_PATH = "djenga.celery.backends:RedisDetailBackend"
+#: djenga's URL schemes and the plain Redis schemes they stand for. ``sentineld://`` is
+#: Celery's ``sentinel://`` (``sentinelds://``: the same with TLS to the master).
+DETAIL_SCHEMES: dict[str, str] = {
+    "redisd": "redis",
+    "redisds": "rediss",
+    "sentineld": "sentinel",
+    "sentinelds": "sentinels",
+}
+#: The backend class of each of djenga's schemes.
+BACKEND_PATHS: dict[str, str] = {
+    "redisd": "djenga.celery.backends:RedisDetailBackend",
+    "redisds": "djenga.celery.backends:RedisDetailBackend",
+    "sentineld": "djenga.celery.backends:SentinelDetailBackend",
+    "sentinelds": "djenga.celery.backends:SentinelDetailBackend",
+}
 _REPORTED_STATES = FINAL_STATES | {TaskState.RETRY}
 #: States whose write retries within the backend's retry_policy (see publish_detail).
 _RETRIED_STATES = _REPORTED_STATES
@@ -36,17 +54,22 @@ UPKEEP_EVERY = 64
 
 
 def patch_aliases() -> None:
-    """Make ``redisd://`` (and ``redisds://`` for TLS) available as Celery result backends.
+    """Make ``redisd://`` and ``sentineld://`` (and ``redisds://``, ``sentinelds://`` for
+    TLS) available as Celery result backends.
 
-    Idempotent. The package also registers both as ``celery.result_backends`` entry
+    Idempotent. The package also registers them as ``celery.result_backends`` entry
     points, so this is only needed where entry points are not installed.
     """
-    for scheme in DETAIL_SCHEMES:
-        celery_backends.BACKEND_ALIASES[scheme] = _BACKEND_PATH
+    celery_backends.BACKEND_ALIASES.update(BACKEND_PATHS)
 
 
 def to_redis_url(url: str) -> str:
-    """``redisd://…`` → ``redis://…`` and ``redisds://…`` → ``rediss://…``; others unchanged."""
+    """``redisd://…`` → ``redis://…``, ``redisds://…`` → ``rediss://…``, and each
+    ``;``-separated ``sentineld://…`` → ``sentinel://…``; other URLs unchanged."""
+    return ";".join(_to_plain(chunk) for chunk in url.split(";"))
+
+
+def _to_plain(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     return f"{DETAIL_SCHEMES.get(scheme, scheme)}{sep}{rest}" if sep else url
 
@@ -79,9 +102,9 @@ class RedisDetailBackend(RedisBackend):
         return TaskStore(self.client, self.names)
 
     def async_client(self) -> redis.asyncio.Redis:
-        """A new redis.asyncio client for the same server and database."""
+        """A new redis.asyncio client for the same server (or Sentinel master) and database."""
         if self.url:
-            return redis.asyncio.Redis.from_url(to_redis_url(self.url))
+            return clients.async_client(to_redis_url(self.url), self._transport_options)
         params = self.connparams
         return redis.asyncio.Redis(
             host=params.get("host", "localhost"),
@@ -117,20 +140,35 @@ class RedisDetailBackend(RedisBackend):
         # renewed by the worker's lease thread).
         self._publishes += 1
         upkeep = self._publishes % UPKEEP_EVERY == 0
-        store, expires = self.store, self.expires
+        store, expires, floor = self.store, self.expires, detail.seq_floor
         try:
             if snapshot.get("state") not in _RETRIED_STATES:  # the hot path: one call, no retry
-                return store.publish(task_id, snapshot, events, expires=expires, upkeep=upkeep)
+                seq = store.publish(
+                    task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
+                )
+            else:
 
-            def publish() -> int:
-                return store.publish(task_id, snapshot, events, expires=expires, upkeep=True)
+                def publish() -> int:
+                    nonlocal floor
+                    try:
+                        return store.publish(
+                            task_id, snapshot, events, expires=expires, upkeep=True, floor=floor
+                        )
+                    except (RedisError, OSError):
+                        floor += 1  # it may have been applied before the connection broke
+                        raise
 
-            return int(self.ensure(publish, ()))
+                seq = int(self.ensure(publish, ()))
         except (RedisError, OSError) as exc:
             with detail.lock:
                 detail.restore_events(events)
+                detail.seq_floor = max(detail.seq_floor, floor) + 1
             self._warn_unreachable(task_id, exc)
             return None
+        if seq > 0:
+            with detail.lock:
+                detail.seq_floor = max(detail.seq_floor, seq)
+        return seq
 
     def get_detail_or_lost(self, task_id: str) -> Snapshot:
         """The task's snapshot as every reader sees it (:meth:`TaskStore.read`): a leased
@@ -242,6 +280,35 @@ class RedisDetailBackend(RedisBackend):
             suppressed,
             self.warning_interval,
         )
+
+
+class SentinelDetailBackend(RedisDetailBackend, SentinelBackend):
+    """:class:`RedisDetailBackend` on Celery's ``SentinelBackend`` (``sentineld://``):
+    configured exactly as Celery's ``sentinel://`` is, with ``;``-separated sentinels
+    and ``result_backend_transport_options={"master_name": ...}``. Every connection asks
+    the sentinels for the master, so after a failover writes go to the new one; a final
+    write retries across the failover within the backend's ``retry_policy``.
+
+    ``sentinelds://`` connects to the master with TLS, as ``rediss://`` does (its query
+    takes ``ssl_cert_reqs`` and the other ``ssl_*`` options; ``redis_backend_use_ssl``
+    works too). The sentinels' own options go in ``sentinel_kwargs``.
+    """
+
+    def _params_from_url(self, url: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        chunks = [chunk for chunk in url.split(";") if chunk.strip()]
+        tls = chunks[0].strip().startswith(("sentinelds://", "sentinels://")) if chunks else False
+        # Each entry is parsed as Celery parses a redis:// (rediss://, for TLS) URL.
+        plain = ";".join(
+            ("rediss" if tls else "redis") + "://" + chunk.partition("://")[2] for chunk in chunks
+        )
+        params = SentinelBackend._params_from_url(self, plain, defaults)
+        if tls:
+            first = params["hosts"][0] if params["hosts"] else {}
+            for host in params["hosts"]:
+                host.pop("connection_class", None)
+            params.update({k: v for k, v in first.items() if k.startswith("ssl_")})
+            params["connection_class"] = self.connection_class_ssl
+        return params
 
 
 def _is_detail_task(app: Any, name: str | None) -> bool:

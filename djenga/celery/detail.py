@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.functional import Promise
+
 from ..errors import StepError
-from ..wire import FINAL_STATES, WIRE_VERSION, Snapshot, StepState, TaskState
+from ..wire import FINAL_STATES, FrameType, Snapshot, StepState, TaskState, frame
 
 StepKey = int | str
-StepDeclaration = tuple[StepKey, str]
+#: A declared step: its key and its description, a str or a lazy translation (gettext_lazy).
+StepDeclaration = tuple[StepKey, str | Promise]
 Event = dict[str, Any]
 
 #: Longest text kept for a message, an error message, a traceback or a repr.
@@ -32,7 +35,10 @@ def clip(text: object, limit: int = MAX_TEXT) -> str | None:
 
 
 def validate_step_declarations(steps: object) -> list[StepDeclaration]:
-    """Check a task's ``steps=[(key, description), ...]`` option; return it as a list."""
+    """Check a task's ``steps=[(key, description), ...]`` option; return it as a list.
+
+    A lazy description (``gettext_lazy``) stays lazy: it is translated when a run's
+    :class:`TaskDetail` is built, not when the task module is imported."""
     if steps is None:
         return []
     if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
@@ -47,7 +53,9 @@ def validate_step_declarations(steps: object) -> list[StepDeclaration]:
         if key in seen:
             raise StepError(f"step key {key!r} is declared twice in steps={list(steps)!r}")
         seen.add(key)
-        declared.append((key, str(description)))
+        declared.append(
+            (key, description if isinstance(description, Promise) else str(description))
+        )
     return declared
 
 
@@ -150,12 +158,16 @@ class TaskDetail:
         self.steps: list[Step] = []
         self._by_key: dict[StepKey, Step] = {}
         for key, description in validate_step_declarations(steps):
-            self._add(key, description)
+            self._add(key, str(description))  # a lazy one in the language active now
         #: A task that declared no steps does not know how many come: one more is counted.
         self.open_ended = not self.steps
         #: The highest percent a snapshot of this attempt showed; :attr:`percent` never goes
         #: below it. Every publication goes through :meth:`snapshot`, which raises it.
         self._percent_floor = 0.0
+        #: The highest seq a write of this detail may have been given (a failed write
+        #: counts: it may have been applied). The next write's seq is above it, even on
+        #: a server that lost the last writes, so no watcher holds a seq that is reused.
+        self.seq_floor = 0
 
     # -- queries -------------------------------------------------------------------------
 
@@ -373,7 +385,7 @@ class TaskDetail:
         percent = self.percent
         self._percent_floor = max(self._percent_floor, percent)
         return {
-            "v": WIRE_VERSION,
+            **frame(FrameType.SNAPSHOT),
             "task_id": self.task_id,
             "name": self.name,
             "state": self.state.value,
@@ -412,6 +424,7 @@ class TaskDetail:
         # Whether the steps were declared is not stored: count the ones there are, and
         # never less than the percent already published for this attempt.
         detail.open_ended = False
+        detail.seq_floor = int(snapshot.get("seq") or 0)
         percent = snapshot.get("percent")
         if isinstance(percent, (int, float)) and not isinstance(percent, bool):
             detail._percent_floor = min(MAX_UNFINISHED_PERCENT, max(0.0, float(percent)))

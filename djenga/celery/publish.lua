@@ -24,7 +24,10 @@
 -- ARGV[13] epoch to use if this write starts a new log
 -- ARGV[14] only-if-seq: '' or a seq; then apply only if the task is still at that seq
 --          and holds no lease (how a reader records LOST without racing a live worker)
--- ARGV[15..] events: JSON objects without seq
+-- ARGV[15] floor: the highest seq the writer may have been given (0: none); the new seq is
+--          above it even on a server that lost the last writes (a Sentinel failover to a
+--          replica that was behind), so watchers never hold a seq the new history reuses
+-- ARGV[16..] events: JSON objects without seq
 --
 -- Returns the new seq, or -1 if the write was refused.
 local only_if_seq = ARGV[14]
@@ -43,6 +46,11 @@ if attempt > stored_attempt then
   redis.call('HSET', KEYS[1], 'attempt', attempt)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local floor = tonumber(ARGV[15]) or 0
+if seq <= floor then
+  seq = floor + 1
+  redis.call('HSET', KEYS[1], 'seq', seq)
+end
 local epoch = stored[1]
 if seq == 1 or not epoch then
   -- a new (or lost) history: start a new epoch so clients know what they hold is gone
@@ -53,8 +61,8 @@ end
 local snap = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
 redis.call('HSET', KEYS[1], 'snap', snap)
 local maxlen = ARGV[3]
-for i = 15, #ARGV do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-' .. (i - 15),
+for i = 16, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-' .. (i - 16),
              'e', '{"seq":' .. seq .. ',' .. string.sub(ARGV[i], 2))
 end
 local lease = tonumber(ARGV[5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 from celery import Task
 from celery.utils import uuid
 from celery.utils.saferepr import saferepr
+from django.utils.functional import Promise
 from redis.exceptions import RedisError
 
 from ..conf import get_settings
@@ -100,17 +102,32 @@ class DetailTask(Task):
         request = self.request
         reporter: _RunReporter | None = getattr(request, "djenga_reporter", None)
         if reporter is None:
-            detail = TaskDetail(
-                request.id,
-                self.name,
-                self.steps or (),
-                attempt=(request.retries or 0) + 1,
-                public=self.public_fields,
-            )
+            with self._site_language():
+                detail = TaskDetail(
+                    request.id,
+                    self.name,
+                    self.steps or (),
+                    attempt=(request.retries or 0) + 1,
+                    public=self.public_fields,
+                )
             reporter = _RunReporter(self, detail)
             request.djenga_reporter = reporter
             request.djenga_detail = detail  # what the backend finishes
         return reporter
+
+    def _site_language(self) -> contextlib.AbstractContextManager[Any]:
+        """Where declared descriptions are ``gettext_lazy``: the site's LANGUAGE_CODE, so a
+        run's steps read the same whichever process stores them (the sender's PENDING
+        snapshot, the worker's). Without lazy ones, or without Django set up: nothing."""
+        if not any(isinstance(description, Promise) for _, description in self.steps or ()):
+            return contextlib.nullcontext()
+        from django.apps import apps
+        from django.conf import settings
+        from django.utils import translation
+
+        if not (settings.configured and apps.ready):
+            return contextlib.nullcontext()
+        return translation.override(settings.LANGUAGE_CODE)
 
     # -- Celery hooks --------------------------------------------------------------------
 
@@ -154,7 +171,8 @@ class DetailTask(Task):
             self._record_retry()
         elif self.steps:
             task_id = task_id or uuid()
-            pending = TaskDetail(task_id, self.name, self.steps, public=self.public_fields)
+            with self._site_language():
+                pending = TaskDetail(task_id, self.name, self.steps, public=self.public_fields)
             pending.sent()
             backend = _detail_backend(self)
             if backend is not None:

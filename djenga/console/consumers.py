@@ -6,6 +6,7 @@ import asyncio
 
 from channels.db import database_sync_to_async
 
+from .. import wire
 from ..conf import get_settings
 from ..live.auth import current_user, is_staff
 from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, GuardedConsumer
@@ -16,13 +17,15 @@ from ..wire import encode
 BATCH_INTERVAL = 0.25
 #: Tasks listed when a console connects.
 INITIAL_TASKS = 200
+#: A batch frame up to its list of snapshots, which are already JSON text (``frame.text``).
+_TASKS_OPEN = encode(wire.frame(wire.FrameType.TASKS, tasks=[]))[: -len("]}")]
 
 
 class ConsoleConsumer(GuardedConsumer):
-    """``ws/djenga/console/``: ``{"type": "tasks", "reset": true, "tasks": [...]}`` with the
-    most recent tasks, then ``{"type": "tasks", "tasks": [...]}`` with the ones that changed,
-    at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per task. Staff only,
-    re-checked every ``DJENGA_REAUTHORISE_INTERVAL`` seconds."""
+    """``ws/djenga/console/``: ``{"v": 1, "type": "tasks", "reset": true, "tasks": [...]}``
+    with the most recent tasks, then ``{"v": 1, "type": "tasks", "tasks": [...]}`` with the
+    ones that changed, at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per
+    task. Staff only, re-checked every ``DJENGA_REAUTHORISE_INTERVAL`` seconds."""
 
     _pump: asyncio.Task[None] | None = None
     _watching = False
@@ -40,7 +43,7 @@ class ConsoleConsumer(GuardedConsumer):
         self._watching = True
         limit = min(INITIAL_TASKS, get_settings().RECENT_TASKS)
         tasks = await hub.read_recent(limit)
-        await self.send(text_data=encode({"type": "tasks", "reset": True, "tasks": tasks}))
+        await self.send(text_data=encode(wire.frame(wire.FrameType.TASKS, reset=True, tasks=tasks)))
         self._pump = asyncio.get_running_loop().create_task(self._send_batches())
         self.start_rechecks()
 
@@ -72,5 +75,5 @@ class ConsoleConsumer(GuardedConsumer):
             self._wake.clear()
             batch, self._changed = self._changed, {}
             texts = ",".join(frame.text(staff=True) for frame in batch.values())
-            await self.send(text_data='{"type":"tasks","tasks":[' + texts + "]}")
+            await self.send(text_data=_TASKS_OPEN + texts + "]}")
             await asyncio.sleep(BATCH_INTERVAL)

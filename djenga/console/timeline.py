@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 _LABELS = {
-    "sent": "Sent to the queue",
-    "started": "Started",
-    "step_started": "Step started",
-    "step_updated": "Update",
-    "step_ended": "Step ended",
-    "finished": "Finished",
+    "sent": gettext_lazy("Sent to the queue"),
+    "started": gettext_lazy("Started"),
+    "step_started": gettext_lazy("Step started"),
+    "step_updated": gettext_lazy("Update"),
+    "step_ended": gettext_lazy("Step ended"),
+    "finished": gettext_lazy("Finished"),
 }
 
 
@@ -51,14 +54,24 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
         duration = None
         if kind == "started":
             attempt = int(event.get("attempt") or attempt)
-            text = f"attempt {attempt}" + (f" on {event['worker']}" if event.get("worker") else "")
+            if event.get("worker"):
+                text = _("attempt %(attempt)s on %(worker)s") % {
+                    "attempt": attempt,
+                    "worker": event["worker"],
+                }
+            else:
+                text = _("attempt %(attempt)s") % {"attempt": attempt}
         elif kind == "step_started":
             step_started[key] = at
             text = str(event.get("description") or "")
         elif kind == "step_updated":
             text = str(event.get("message") or "")
             if event.get("total"):
-                text += f" ({event.get('done', 0):g} of {event['total']:g})"
+                count = _("%(done)s of %(total)s") % {
+                    "done": f"{event.get('done', 0):g}",
+                    "total": f"{event['total']:g}",
+                }
+                text += f" ({count})"
         elif kind == "step_ended":
             begun = step_started.get(key)
             if isinstance(begun, (int, float)) and isinstance(at, (int, float)):
@@ -78,7 +91,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 clock=_clock(at),
                 offset=None if first is None or at is None else round(at - first, 3),
                 kind=kind,
-                label=_LABELS.get(kind, kind),
+                label=str(_LABELS.get(kind, kind)),
                 step=key,
                 text=text,
                 attempt=attempt,

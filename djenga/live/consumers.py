@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
+from .. import wire
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import validate_task_id
@@ -212,8 +213,13 @@ class TaskProgressConsumer(GuardedConsumer):
             event_for_viewer(event, staff=self.viewer.staff, public=public)
             for event in recovery.events
         ]
-        message = {"type": "recovery", "recovered": recovery.recovered, "task_id": task_id}
-        message.update(epoch=recovery.frame.snapshot.get("epoch"), events=events)
+        message = wire.frame(
+            wire.FrameType.RECOVERY,
+            recovered=recovery.recovered,
+            task_id=task_id,
+            epoch=recovery.frame.snapshot.get("epoch"),
+            events=events,
+        )
         await self.send(text_data=encode(message))
         if not recovery.recovered:
             self._mark = (None, -1)

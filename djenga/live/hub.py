@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ..conf import get_settings
-from ..connection import redis_names, redis_url
+from ..connection import async_client_for, redis_names, redis_url
 from ..keys import RedisNames
 from ..store import LEASED_STATES, AsyncTaskStore
 from ..wire import Snapshot, decode, encode, for_viewer
+from .collector import freeze_startup_objects
 from .transport import text_frame
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,13 @@ logger = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 5.0
 #: Connections one hub uses for reads (its pub/sub connection is one more).
 READ_CONNECTIONS = 16
+#: The pub/sub probe: after this many seconds without a message the hub PINGs its
+#: pub/sub connection, and one that has not answered within PROBE_TIMEOUT is dropped
+#: and replaced (resubscribe, resync). A subscription that died silently, as one can
+#: after a Sentinel failover or a network partition, is found within
+#: PROBE_IDLE + PROBE_TIMEOUT + PROBE_IDLE = 4.5 s.
+PROBE_IDLE = 1.0
+PROBE_TIMEOUT = 2.5
 
 
 def relay_client_name(pid: int | None = None) -> str:
@@ -91,13 +100,16 @@ class RelayHub:
         self._confirmed: dict[str, asyncio.Event] = {}
         # Reads of many joining watchers share a few connections and queue for them,
         # rather than opening one each (redis-py's plain pool refuses past its limit).
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+        self._client: redis.asyncio.Redis = async_client_for(
             url,
             max_connections=READ_CONNECTIONS,
             timeout=SUBSCRIBE_TIMEOUT,
+            # A server that stopped answering (SIGSTOP, a partition) fails a command in
+            # bounded time rather than holding the hub; the probe covers pub/sub.
+            socket_timeout=SUBSCRIBE_TIMEOUT,
+            socket_connect_timeout=SUBSCRIBE_TIMEOUT,
             client_name=relay_client_name(),  # CLIENT LIST tells which process is which
         )
-        self._client = redis.asyncio.Redis(connection_pool=pool)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -255,14 +267,11 @@ class RelayHub:
                 channels = list(self._watchers)
                 await pubsub.subscribe(self.control_channel, *channels)
                 self._connections += 1
+                delay = 0.1
                 reconnected = self._connections > 1
                 if reconnected:
                     logger.warning("djenga relay: reconnected to Redis; resyncing watchers")
-                while True:
-                    message = await pubsub.get_message(timeout=30.0)
-                    if message is not None:
-                        delay = 0.1
-                        await self._handle(message, reconnected)
+                await self._relay(pubsub, reconnected)
             except (RedisError, OSError) as exc:
                 self._pubsub = None  # nobody subscribes on a dead connection while we wait
                 logger.warning(
@@ -277,6 +286,27 @@ class RelayHub:
                 self._pubsub = None
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
+
+    async def _relay(self, pubsub: Any, reconnected: bool) -> None:
+        """Read the pub/sub connection until it fails, probing it when it is quiet."""
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        pinged: float | None = None
+        while True:
+            message = await pubsub.get_message(timeout=PROBE_IDLE)
+            now = loop.time()
+            if message is not None:
+                heard, pinged = now, None  # any message proves the connection alive
+                if message["type"] != "pong":
+                    await self._handle(message, reconnected)
+            elif pinged is not None:
+                if now - pinged > PROBE_TIMEOUT:
+                    raise RedisConnectionError(
+                        f"no answer to PING on the pub/sub connection in {PROBE_TIMEOUT} s"
+                    )
+            elif now - heard >= PROBE_IDLE:
+                await pubsub.ping()
+                pinged = now
 
     async def _handle(self, message: dict[str, Any], reconnected: bool) -> None:
         channel = message["channel"].decode()
@@ -346,5 +376,6 @@ def get_hub() -> RelayHub:
     hubs = _hubs.setdefault(loop, {})
     hub = hubs.get(url)
     if hub is None:
+        freeze_startup_objects()  # the process starts relaying: see collector.py
         hub = hubs[url] = RelayHub(url, redis_names(url))
     return hub

@@ -49,12 +49,14 @@ def publish_call(
     expires: int,
     only_if_seq: int | None = None,
     upkeep: bool = False,
+    floor: int = 0,
 ) -> Call:
     """KEYS and ARGV of one publish.lua call, one ARGV per argument in the order of the
     script's header.
 
     Upkeep (expiries, lease, index trimming) is done for any event other than a plain
-    ``step_updated``, or when ``upkeep`` asks for it.
+    ``step_updated``, or when ``upkeep`` asks for it. ``floor`` is the highest seq the
+    writer may have been given (the new seq is above it).
     """
     settings = get_settings()
     keys, (task, channel, firehose) = _names_of(names, task_id)
@@ -77,7 +79,8 @@ def publish_call(
         firehose,  # 12 all-tasks channel
         os.urandom(4).hex(),  # 13 epoch of a new log
         b"" if only_if_seq is None else str(only_if_seq),  # 14 only-if-seq
-        *(encode(event) for event in events),  # 15.. events
+        floor,  # 15 floor
+        *(encode(event) for event in events),  # 16.. events
     ]
     return keys, args
 

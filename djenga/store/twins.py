@@ -58,11 +58,13 @@ class TaskStore:
         *,
         expires: int,
         upkeep: bool = False,
+        floor: int = 0,
     ) -> int:
         """Store, log, lease and publish one update (one EVALSHA); the new seq, or
-        :data:`~djenga.store.REFUSED` for a write from an earlier attempt."""
+        :data:`~djenga.store.REFUSED` for a write from an earlier attempt. The new seq is
+        above ``floor`` (the highest the writer may have been given)."""
         keys, args = publish_call(
-            self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep
+            self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
         )
         return int(self._script(keys=keys, args=args))
 
@@ -187,10 +189,11 @@ class AsyncTaskStore:
         *,
         expires: int,
         upkeep: bool = False,
+        floor: int = 0,
     ) -> int:
         """Async :meth:`TaskStore.publish`."""
         keys, args = publish_call(
-            self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep
+            self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
         )
         return int(await self._script(keys=keys, args=args))
 

@@ -1,4 +1,5 @@
-"""``{% djenga_task_progress task_id %}``: the widget, its token and its script in one tag."""
+"""``{% djenga_task_progress task_id %}``: the widget, its token and its script in one tag.
+``{% djenga_i18n %}``: the widget's strings in the active language (the first tag has it too)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,39 @@ from django import template
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
+from ..i18n import catalog_script
 from ..live.auth import make_token
 
 register = template.Library()
+
+#: Marks a page (its request, else its render) that already carries the catalog.
+_RENDERED = "_djenga_i18n_rendered"
+
+
+def _catalog_once(context: Any) -> SafeString:
+    """The catalog script the first time this page asks for it, then nothing."""
+    request = context.get("request")
+    if request is not None:
+        if getattr(request, _RENDERED, False):
+            return mark_safe("")
+        setattr(request, _RENDERED, True)
+    else:
+        if context.render_context.get(_RENDERED):
+            return mark_safe("")
+        context.render_context[_RENDERED] = True
+    return catalog_script()
+
+
+@register.simple_tag(takes_context=True)
+def djenga_i18n(context: Any) -> SafeString:
+    """The widget's and the console's strings in the active language, once per page.
+
+    Put it in a page that shows ``<djenga-task-progress>`` without the tag below (React,
+    htmx, by hand); ``{% djenga_task_progress %}`` renders it by itself.
+    """
+    return _catalog_once(context)
 
 
 @register.simple_tag(takes_context=True)
@@ -33,8 +63,9 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
         ),
     )
     return format_html(
-        '<script type="module" src="{}"></script>'
+        '{}<script type="module" src="{}"></script>'
         '<djenga-task-progress task-id="{}" token="{}" poll-url="{}"{}></djenga-task-progress>',
+        _catalog_once(context),
         static("djenga/djenga-task-progress.js"),
         task_id,
         make_token(task_id, user),

@@ -3,6 +3,29 @@
 from __future__ import annotations
 
 import subprocess
+from types import TracebackType
+from typing import Self
+
+
+class Closing:
+    """``with thing:`` starts it (``start()``) and closes it (``close()``) on the way out."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class ManagedProcess:

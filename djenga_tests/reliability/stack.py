@@ -19,6 +19,7 @@ from djenga.celery.app import DjengaCelery
 from djenga.celery.results import AsyncDetailedResult
 from djenga.testing import RedisServer
 from djenga.testing.processes import ManagedProcess
+from djenga.testing.sentinel import SentinelSetup
 from djenga_tests.tests.fixtures import ROOT, Daphne
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -55,9 +56,21 @@ class Worker(ManagedProcess):
 class Stack:
     """Redis + worker + daphne for one scenario; ``app`` sends tasks to it."""
 
-    def __init__(self, data_dir: str, **settings: str) -> None:
-        self.redis = RedisServer().start()
+    def __init__(self, data_dir: str, *, sentinel: bool = False, **settings: str) -> None:
+        """``sentinel``: Redis is a master, a replica and three sentinels; the worker and
+        daphne reach it through them (``sentineld://`` and ``sentinel://`` for the broker)."""
+        self.sentinel = SentinelSetup().start() if sentinel else None
+        self.redis = self.sentinel.master if self.sentinel else RedisServer().start()
         self.url = self.redis.url(15)
+        backend, broker = "redisd://" + self.url.split("://", 1)[1], self.url
+        options: dict[str, str] = {}
+        if self.sentinel is not None:
+            backend, broker = self.sentinel.url(15, "sentineld"), self.sentinel.url(15)
+            options = self.sentinel.transport_options
+            settings = dict(
+                settings, SENTINEL_MASTER=self.sentinel.master_name,
+                SENTINEL_BACKEND_URL=backend, SENTINEL_BROKER_URL=broker,
+            )  # fmt: skip
         self.env = dict(
             os.environ, REDIS_URL=self.url, DJENGA_DATA_DIR=data_dir, PYTHONUNBUFFERED="1",
             **settings,
@@ -71,13 +84,14 @@ class Stack:
         self.web = Daphne(self.url, data_dir)
         self.web.env.update(settings)
         self.web.start()
-        self.app = DjengaCelery(
-            "reliability", broker=self.url, backend="redisd://" + self.url.split("://", 1)[1],
-            set_as_current=False,
-        )  # fmt: skip
+        self.app = DjengaCelery("reliability", broker=broker, backend=backend, set_as_current=False)
         self.app.conf.broker_transport_options = {
-            "visibility_timeout": float(settings.get("DJENGA_VISIBILITY_TIMEOUT", 3600))
+            "visibility_timeout": float(settings.get("DJENGA_VISIBILITY_TIMEOUT", 3600)),
+            **options,
         }
+        if options:
+            self.app.conf.result_backend_transport_options = options
+            self.app.conf.redis_socket_timeout = 5.0
         self.wait_for_worker()
 
     def wait_for_worker(self, timeout: float = 30) -> None:
@@ -110,7 +124,10 @@ class Stack:
         for worker in self.workers:
             worker.stop()
         self.web.stop()
-        self.redis.close()
+        if self.sentinel is not None:
+            self.sentinel.close()
+        else:
+            self.redis.close()
 
 
 async def watch(url: str, *, timeout: float = 60, **connect) -> dict:
@@ -131,4 +148,6 @@ async def watch(url: str, *, timeout: float = 60, **connect) -> dict:
 
 
 def snapshots(messages: list[dict]) -> list[dict]:
-    return [m for m in messages if "type" not in m]
+    """The task snapshots among ``messages`` (every frame has a type; a missing one is a
+    snapshot, docs/protocol.md)."""
+    return [m for m in messages if m.get("type", "snapshot") == "snapshot"]

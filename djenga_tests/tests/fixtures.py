@@ -19,8 +19,24 @@ from django.conf import settings
 from djenga.conf import reset_settings
 from djenga.testing import RedisServer
 from djenga.testing.processes import ManagedProcess
+from djenga.testing.sentinel import SentinelSetup
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+#: ``DJENGA_TEST_TOPOLOGY=sentinel`` runs the tests behind Sentinel: a master, a replica
+#: and three sentinels, with the backend on ``sentineld://`` and the broker on
+#: ``sentinel://`` (the tests' own client still talks to the master directly).
+TOPOLOGY_ENV = "DJENGA_TEST_TOPOLOGY"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gc_freeze_in_the_test_process() -> None:
+    """djenga freezes a web process's start-up objects out of the garbage collector at
+    its first watcher (DJENGA_GC_FREEZE): not this process's, which must go on collecting
+    what its tests leave behind. The daphne processes it starts keep the default."""
+    settings.DJENGA_GC_FREEZE = False
+    reset_settings()
 
 
 @dataclass
@@ -29,45 +45,72 @@ class RedisHandle:
 
     url: str
     server: RedisServer | None
+    sentinel: SentinelSetup | None = None
 
     @property
     def detail_url(self) -> str:
+        if self.sentinel is not None:
+            return self.sentinel.url(15, "sentineld")
         return "redisd://" + self.url.split("://", 1)[1]
 
+    @property
+    def broker_url(self) -> str:
+        return self.sentinel.url(15, "sentinel") if self.sentinel is not None else self.url
 
-def point_project_at(url: str) -> None:
-    """Point the example project (Django settings, Celery app, subprocesses) at ``url``."""
+
+def point_project_at(url: str, sentinel: SentinelSetup | None = None) -> None:
+    """Point the example project (Django settings, Celery app, subprocesses) at ``url``,
+    or at the master behind ``sentinel``."""
     from djenga_tests.celery import app
 
-    detail_url = "redisd://" + url.split("://", 1)[1]
+    handle = RedisHandle(url, None, sentinel)
     os.environ["REDIS_URL"] = url
     settings.REDIS_URL = url
-    settings.CELERY_BROKER_URL = url
-    settings.CELERY_RESULT_BACKEND = detail_url
+    settings.CELERY_BROKER_URL = handle.broker_url
+    settings.CELERY_RESULT_BACKEND = handle.detail_url
+    conf = {"broker_url": handle.broker_url, "result_backend": handle.detail_url}
+    if sentinel is not None:
+        os.environ.update(
+            SENTINEL_BROKER_URL=handle.broker_url,
+            SENTINEL_BACKEND_URL=handle.detail_url,
+            SENTINEL_MASTER=sentinel.master_name,
+        )
+        options = sentinel.transport_options
+        settings.CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = options
+        conf.update(
+            result_backend_transport_options=options,
+            broker_transport_options={**app.conf.broker_transport_options, **options},
+        )
     reset_settings()
-    app.conf.update(broker_url=url, result_backend=detail_url)
+    app.conf.update(**conf)
     app._local.__dict__.pop("backend", None)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisHandle]:
-    """A real server: REDIS_URL if set, else one we start on a free port and stop by pid."""
+    """A real server: REDIS_URL if set, else one we start on a free port and stop by pid
+    (behind Sentinel with ``DJENGA_TEST_TOPOLOGY=sentinel``)."""
     external = os.environ.get("REDIS_URL")
     if external:
         handle = RedisHandle(external, None)
         point_project_at(external)
         yield handle
         return
-    server = RedisServer().start()
+    topology = os.environ.get(TOPOLOGY_ENV, "standalone")
+    sentinel = SentinelSetup().start() if topology == "sentinel" else None
+    server = sentinel.master if sentinel is not None else RedisServer().start()
     try:
-        handle = RedisHandle(server.url(15), server)
-        point_project_at(handle.url)
+        handle = RedisHandle(server.url(15), server, sentinel)
+        point_project_at(handle.url, sentinel)
         yield handle
     finally:
         # Results unsubscribe from Redis when collected: collect them while it still runs,
         # or each waits out Celery's 20 reconnect attempts at exit.
         gc.collect()
-        server.close()
+        if sentinel is not None:
+            sentinel.close()
+        else:
+            server.close()
 
 
 @pytest.fixture(scope="session")

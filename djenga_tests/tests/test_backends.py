@@ -123,8 +123,28 @@ def test_a_lost_history_starts_a_new_epoch(redis_server, celery_app, redis_clien
     detail.update_step(1, "y")
     backend.publish_detail(detail)
     again = backend.get_detail("epoch-1")
-    assert again["seq"] == 1 and again["epoch"] != first
-    assert [e["seq"] for e in backend.get_events("epoch-1")] == [1]
+    # A new epoch; the seq goes on above the last one the worker was given (2), so a
+    # watcher at seq 2 of the old history takes it whatever its epoch check says.
+    assert again["seq"] == 3 and again["epoch"] != first
+    assert [e["seq"] for e in backend.get_events("epoch-1")] == [3]
+
+
+def test_a_server_that_lost_the_last_writes_never_reuses_a_seq(
+    redis_server, celery_app, redis_client
+):
+    """A failover to a replica that was behind: the stored seq goes back, the next write's
+    does not (a watcher already holds the lost seqs)."""
+    backend = celery_app.backend
+    detail = TaskDetail("behind-1", "t", [(1, "a")])
+    detail.start()
+    for n in range(5):
+        detail.update_step(1, f"n{n}")
+        backend.publish_detail(detail)
+    assert backend.get_detail("behind-1")["seq"] == 5
+    redis_client.hset(backend.names.task("behind-1"), "seq", 3)  # what the replica had
+    detail.update_step(1, "after the failover")
+    assert backend.publish_detail(detail) == 6
+    assert backend.get_detail("behind-1")["seq"] == 6
 
 
 def test_an_earlier_attempt_never_overwrites_a_later_one(redis_server, celery_app, redis_client):

@@ -24,15 +24,40 @@ def test_plain_redis_backend_warns():
         "tasks will run but no step progress is recorded or shown."
     )
     assert message.hint == (
-        "Set CELERY_RESULT_BACKEND = 'redisd://host:port/db' (or 'redisds://' for TLS)."
+        "Set CELERY_RESULT_BACKEND = 'redisd://host:port/db' "
+        "(or 'redisds://' for TLS; 'sentineld://' behind Sentinel)."
     )
 
 
 @override_settings(DJENGA_REDIS_URL="http://nope")
 def test_bad_redis_url():
     assert ids_and_messages() == [
-        ("djenga.E001", "DJENGA_REDIS_URL is 'http://nope', not a redis:// URL.")
+        ("djenga.E001", "DJENGA_REDIS_URL is 'http://nope', not a redis:// or sentinel:// URL.")
     ]
+
+
+SENTINELS = "sentineld://127.0.0.1:26379/15;sentineld://127.0.0.1:26380/15"
+
+
+@override_settings(CELERY_RESULT_BACKEND=SENTINELS)
+def test_a_sentinel_backend_without_a_master_name_is_an_error():
+    (message,) = check_settings()
+    assert message.id == "djenga.E007"
+    assert message.msg.startswith("CELERY_RESULT_BACKEND is a Sentinel URL, but no master")
+    assert "{'master_name': 'mymaster'}" in message.hint
+
+
+@override_settings(
+    CELERY_RESULT_BACKEND=SENTINELS,
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS={"master_name": "mymaster"},
+)
+def test_a_sentinel_backend_with_a_master_name_is_accepted():
+    assert check_settings() == []
+
+
+@override_settings(DJENGA_REDIS_URL="sentinel://10.0.0.1:26379/2;sentinel://10.0.0.2:26379/2")
+def test_a_sentinel_redis_url_needs_a_master_name_too():
+    assert [m.id for m in check_settings()] == ["djenga.E007"]
 
 
 @override_settings(DJENGA_KEY_PREFIX="has spaces")

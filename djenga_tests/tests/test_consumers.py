@@ -74,7 +74,7 @@ async def test_resume_skips_what_the_client_has():
     )
     recovery = await socket.receive_json_from(timeout=5)
     assert recovery == {
-        "type": "recovery", "recovered": True, "task_id": sent.id, "epoch": done["epoch"],
+        "v": 1, "type": "recovery", "recovered": True, "task_id": sent.id, "epoch": done["epoch"],
         "events": [],
     }  # fmt: skip
     assert await socket.receive_nothing(timeout=0.3)  # nothing newer than what it holds

@@ -55,6 +55,10 @@ def test_seed_app_forms_run_my_cool_task(seed_module):
         == "djenga_tests.seed." + seed_module.__name__.rsplit(".", 1)[1] + ".my_cool_task"
     )
     assert isinstance(seed_module.my_cool_task, DetailTask)
+    behind_sentinel = bool(os.environ.get("SENTINEL_MASTER"))  # DJENGA_TEST_TOPOLOGY=sentinel
+    assert type(seed_module.app.backend).__name__ == (
+        "SentinelDetailBackend" if behind_sentinel else "RedisDetailBackend"
+    )
     default_is_detail = seed_module.__name__.endswith("first_form")
     assert isinstance(seed_module.no_base_given, DetailTask) is default_is_detail
 

@@ -45,3 +45,15 @@ def test_ordering():
 def test_pending_snapshot_shape():
     snapshot = pending_snapshot("t-1")
     assert snapshot["v"] == 1 and snapshot["state"] == "PENDING" and snapshot["steps"] == []
+
+
+def test_every_snapshot_frame_has_its_type_and_a_percent():
+    from djenga.celery.detail import TaskDetail
+    from djenga.wire import expired_snapshot, group_snapshot
+
+    detail = TaskDetail("t-2", "gru.x", [(1, "Fly")])
+    task_frames = [pending_snapshot("t-1"), expired_snapshot("t-1"), detail.snapshot()]
+    for frame in task_frames:
+        assert (frame["v"], frame["type"]) == (1, "snapshot") and "percent" in frame
+    group = group_snapshot(task_frames)
+    assert (group["v"], group["type"]) == (1, "group") and "percent" in group

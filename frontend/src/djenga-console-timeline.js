@@ -1,6 +1,9 @@
 // The console's task page: appends new timeline rows as the task's widget reports updates,
 // and reloads once when the task ends so the result or traceback shows.
 
+import { pageTranslator } from './progress/i18n.js';
+
+const t = pageTranslator();
 const table = document.querySelector('table.djenga-timeline');
 const widget = document.querySelector('djenga-task-progress');
 let lastSeq = Number(table?.dataset.lastSeq || 0);
@@ -27,12 +30,12 @@ async function appendNewRows() {
       tr.className = `djenga-${row.kind}`;
       cell(tr, row.seq);
       cell(tr, row.clock);
-      cell(tr, row.offset?.toFixed(3));
+      cell(tr, row.offset == null ? '' : t.number(row.offset, { minimumFractionDigits: 3, maximumFractionDigits: 3 }));
       cell(tr, row.attempt);
       cell(tr, row.label);
       cell(tr, row.step);
       cell(tr, row.text);
-      cell(tr, row.duration === null ? '' : `${row.duration.toFixed(3)} s`);
+      cell(tr, row.duration === null ? '' : t.unit(row.duration, 'second', 3));
       lastSeq = Math.max(lastSeq, row.seq);
     }
   } finally {

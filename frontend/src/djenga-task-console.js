@@ -1,7 +1,9 @@
 // <djenga-task-console>: the agents' live list of running and recent tasks (staff only),
 // fed by ws/djenga/console/; filterable by state and name, searchable by task id.
 
-import { formatElapsed, isFinalState } from './djenga-task-progress.js';
+import { CLOSE } from './progress/constants.js';
+import { pageTranslator } from './progress/i18n.js';
+import { formatElapsed, isFinalState, stateLabel } from './progress/snapshot.js';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
@@ -15,7 +17,9 @@ export function matches(task, { state = '', name = '', id = '' } = {}) {
   return true;
 }
 
-const COLUMNS = ['Task', 'ID', 'State', 'Step', 'Progress', 'Started (UTC)', 'Duration', 'Worker'];
+const columns = (t) => [t.gettext('Task'), t.gettext('ID'), t.gettext('State'), t.gettext('Step'), t.gettext('Progress'),
+  t.gettext('Started (UTC)'), t.gettext('Duration'), t.gettext('Worker')];
+const COLUMN_COUNT = 8;
 
 export class DjengaTaskConsole extends HTMLElement {
   static observedAttributes = ['ws-url'];
@@ -33,6 +37,7 @@ export class DjengaTaskConsole extends HTMLElement {
   }
 
   connectedCallback() {
+    this._t = pageTranslator(this.ownerDocument);
     if (!this._table) this._build();
     this._connect();
     this._ticker = setInterval(() => this._tick(), 1000);
@@ -57,23 +62,24 @@ export class DjengaTaskConsole extends HTMLElement {
     form.className = 'djenga-console-filters';
     form.setAttribute('role', 'search');
     form.addEventListener('submit', (e) => e.preventDefault());
-    const stateSelect = this._field(form, 'select', 'State', 'state');
-    for (const [value, label] of [['', 'All'], ['ACTIVE', 'Not finished'],
-      ...(this.getAttribute('states') || '').split(',').filter(Boolean).map((s) => [s, s])]) {
+    const t = this._t;
+    const stateSelect = this._field(form, 'select', t.gettext('State'), 'state');
+    for (const [value, label] of [['', t.gettext('All')], ['ACTIVE', t.gettext('Not finished')],
+      ...(this.getAttribute('states') || '').split(',').filter(Boolean).map((s) => [s, stateLabel(s, t) || s])]) {
       const option = document.createElement('option');
       option.value = value;
       option.textContent = label;
       stateSelect.append(option);
     }
-    this._field(form, 'input', 'Task name', 'name').type = 'search';
-    this._field(form, 'input', 'Task id', 'id').type = 'search';
+    this._field(form, 'input', t.gettext('Task name'), 'name').type = 'search';
+    this._field(form, 'input', t.gettext('Task id'), 'id').type = 'search';
     this._status = document.createElement('p');
     this._status.className = 'djenga-console-status';
     this._status.setAttribute('role', 'status');
     this._table = document.createElement('table');
     this._table.className = 'djenga-console-table';
     const head = this._table.createTHead().insertRow();
-    for (const column of COLUMNS) {
+    for (const column of columns(t)) {
       const th = document.createElement('th');
       th.scope = 'col';
       th.textContent = column;
@@ -85,7 +91,7 @@ export class DjengaTaskConsole extends HTMLElement {
     this._empty = empty.insertRow();
     this._empty.className = 'djenga-console-empty';
     this._emptyCell = this._empty.insertCell();
-    this._emptyCell.colSpan = COLUMNS.length;
+    this._emptyCell.colSpan = COLUMN_COUNT;
     this._empty.hidden = true;
     this.append(form, this._status, this._table);
   }
@@ -125,13 +131,13 @@ export class DjengaTaskConsole extends HTMLElement {
     socket.onclose = (event) => {
       if (this._socket !== socket) return;
       this._socket = null;
-      if (event.code === 4403) {
+      if (event.code === CLOSE.FORBIDDEN) {
         this.dataset.connection = 'closed';
-        this._status.textContent = 'Only staff can watch the task console.';
+        this._status.textContent = this._t.gettext('Only staff can watch the task console.');
         return;
       }
       this.dataset.connection = 'connecting';
-      this._status.textContent = 'Reconnecting…';
+      this._status.textContent = this._t.gettext('Reconnecting…');
       const delay = this._backoff / 2 + Math.random() * (this._backoff / 2);
       this._backoff = Math.min(this._backoff * 2, BACKOFF_CAP_MS);
       this._retry = setTimeout(() => this._connect(), delay);
@@ -168,7 +174,7 @@ export class DjengaTaskConsole extends HTMLElement {
     if (!row) {
       row = document.createElement('tr');
       row.dataset.taskId = task.task_id;
-      for (let i = 0; i < COLUMNS.length; i += 1) row.insertCell();
+      for (let i = 0; i < COLUMN_COUNT; i += 1) row.insertCell();
       this.rows.set(task.task_id, row);
     }
     // Newest activity first: a changed row moves to the top.
@@ -183,7 +189,7 @@ export class DjengaTaskConsole extends HTMLElement {
     link.textContent = task.task_id.slice(0, 8);
     link.title = task.task_id;
     cells[1].replaceChildren(link);
-    cells[2].textContent = task.state || '';
+    cells[2].textContent = stateLabel(task.state, this._t) || task.state || '';
     const step = (task.steps || []).find((s) => s.key === task.current);
     cells[3].textContent = step
       ? [step.description, step.message].filter(Boolean).join(' — ')
@@ -192,9 +198,9 @@ export class DjengaTaskConsole extends HTMLElement {
     const meter = document.createElement('progress');
     meter.max = 100;
     meter.value = percent;
-    meter.textContent = `${percent}%`;
+    meter.textContent = this._t.percent(percent);
     const label = document.createElement('span');
-    label.textContent = ` ${percent}%`;
+    label.textContent = ` ${this._t.percent(percent)}`;
     cells[4].replaceChildren(meter, label);
     // UTC, as the task page's timeline: one clock for the console, whatever the browser's zone.
     cells[5].textContent = task.started_at ? new Date(task.started_at * 1000).toISOString().slice(11, 19) : '';
@@ -206,7 +212,7 @@ export class DjengaTaskConsole extends HTMLElement {
   _duration(task, cell) {
     if (!task.started_at) { cell.textContent = ''; return; }
     const end = task.ended_at || (isFinalState(task.state) ? task.updated_at : (Date.now() + this._offset) / 1000);
-    cell.textContent = formatElapsed((end - task.started_at) * 1000);
+    cell.textContent = formatElapsed((end - task.started_at) * 1000, this._t);
   }
 
   _tick() {
@@ -226,7 +232,7 @@ export class DjengaTaskConsole extends HTMLElement {
     let visible = false;
     for (const row of this.rows.values()) if (!row.hidden) { visible = true; break; }
     this._empty.hidden = visible;
-    this._emptyCell.textContent = this.tasks.size ? 'No tasks match these filters.' : 'No tasks yet.';
+    this._emptyCell.textContent = this.tasks.size ? this._t.gettext('No tasks match these filters.') : this._t.gettext('No tasks yet.');
   }
 }
 

@@ -1,5 +1,5 @@
-"""The widget's own percent (when a snapshot has none) follows the server's rule: 100 is
-SUCCESS only, anything else stops at 99 (docs/snapshot.md, docs/widget.md)."""
+"""The widget shows the server's percent (every v1 frame carries one) and computes none of its
+own: floored, 100 for SUCCESS only, anything else stops at 99 (docs/snapshot.md, docs/widget.md)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ SUMMARIZE = """async (snapshots) => {
 DONE = [{"key": 1, "state": "done"}, {"key": 2, "state": "done"}]
 
 
-def test_percent_reaches_100_only_on_success(page, daphne):
+def test_percent_is_the_servers_and_reaches_100_only_on_success(page, daphne):
     page.goto(daphne.url + "/")
     percents = page.evaluate(
         SUMMARIZE,
         [
-            {"state": "PROGRESS", "steps": DONE},  # no percent: every step ended
+            {"state": "PROGRESS", "steps": DONE},  # no percent: nothing to show, no guess
             {"state": "PROGRESS", "steps": DONE, "percent": 100.0},  # an older server's 100
-            {"state": "FAILURE", "steps": DONE},
-            {"state": "PROGRESS", "steps": [DONE[0], {"key": 2, "state": "running"}]},
+            {"state": "FAILURE", "steps": DONE, "percent": 50.0},
             {"state": "PROGRESS", "steps": DONE, "percent": 37.5},
+            {"state": "PROGRESS", "steps": DONE, "percent": 57.99999999999999},
             {"state": "SUCCESS", "steps": DONE, "percent": 87.5},
         ],
     )
-    assert percents == [99, 99, 99, 50, 37, 100]
+    assert percents == [None, 99, 50, 37, 58, 100]

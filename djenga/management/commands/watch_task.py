@@ -11,6 +11,7 @@ from typing import Any
 
 from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 from kombu.utils.url import maybe_sanitize_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -79,7 +80,10 @@ class Command(BaseCommand):
             else:
                 final = self._live_view(snapshots, task_id)
         except TimeoutError:
-            self.stderr.write(f"gave up after {options['timeout']} s: the task has not ended")
+            self.stderr.write(
+                _("gave up after %(seconds)s s: the task has not ended")
+                % {"seconds": options["timeout"]}
+            )
             sys.exit(EXIT_TIMEOUT)
         except UnknownTask as exc:
             self.stderr.write(str(exc))
@@ -106,10 +110,13 @@ class Command(BaseCommand):
                     raise TimeoutError("the task did not finish in time")
                 if elapsed >= grace:
                     raise UnknownTask(
-                        f"task {result.id} is unknown: neither djenga nor Celery's result "
-                        f"backend has a record of it after {grace:g} s. Check the id; a task "
-                        "that is still queued and declares no steps is known only once a "
-                        "worker starts it (wait longer with --grace)."
+                        _(
+                            "task %(task_id)s is unknown: neither djenga nor Celery's result "
+                            "backend has a record of it after %(grace)s s. Check the id; a "
+                            "task that is still queued and declares no steps is known only "
+                            "once a worker starts it (wait longer with --grace)."
+                        )
+                        % {"task_id": result.id, "grace": f"{grace:g}"}
                     )
                 time.sleep(UNKNOWN_POLL)
                 snapshot = result.details()
@@ -175,11 +182,11 @@ def unreachable_message(result: AsyncDetailedResult, exc: BaseException) -> str:
     reason = (
         str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
     )
-    return (
-        f"watch_task cannot reach Redis at {url}: {reason}. It reads the Celery app's "
+    return _(
+        "watch_task cannot reach Redis at %(url)s: %(reason)s. It reads the Celery app's "
         "result backend (CELERY_RESULT_BACKEND, a redisd:// URL, in the app that "
         "DJENGA_CELERY_MODULE names): start that Redis or point the setting at it."
-    )
+    ) % {"url": url, "reason": reason}
 
 
 def floor_percent(snapshot: Snapshot) -> int:
@@ -198,14 +205,19 @@ def step_line(step: dict[str, Any]) -> str:
     if step.get("total"):
         text += f" ({step.get('done') or 0:g}/{step['total']:g})"
     took = step.get("duration")
-    return text + (f"  {took:.1f} s" if took is not None else "")
+    return text + (f"  {seconds(took)}" if took is not None else "")
+
+
+def seconds(took: float) -> str:
+    """A step's duration as the terminal shows it: "1.2 s"."""
+    return _("%(seconds)s s") % {"seconds": f"{took:.1f}"}
 
 
 def plain_line(snapshot: Snapshot, task_id: str) -> str:
     """One update as one line of text: state, percent and the running step, no markup."""
     steps = [s for s in snapshot.get("steps") or [] if isinstance(s, dict)]
     parts = [
-        str(snapshot.get("name") or "task"),
+        str(snapshot.get("name") or _("task")),
         task_id,
         str(snapshot.get("state")),
         f"{floor_percent(snapshot)}%",
@@ -213,7 +225,8 @@ def plain_line(snapshot: Snapshot, task_id: str) -> str:
     current = snapshot.get("current")
     for index, step in enumerate(steps):
         if current is not None and step.get("key") == current:
-            text = f"step {index + 1}/{len(steps)} {step.get('description') or ''}".rstrip()
+            position = _("step %(index)s/%(count)s") % {"index": index + 1, "count": len(steps)}
+            text = f"{position} {step.get('description') or ''}".rstrip()
             if step.get("message"):
                 text += f" — {step['message']}"
             if step.get("total"):
@@ -232,7 +245,7 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
 
     percent = floor_percent(snapshot)
     header = Text.assemble(
-        (str(snapshot.get("name") or "task"), "bold"),
+        (str(snapshot.get("name") or _("task")), "bold"),
         f" {task_id}  ",
         (
             str(snapshot.get("state")),
@@ -251,5 +264,5 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
         if step.get("total"):
             line.append(f" ({step.get('done') or 0:g}/{step['total']:g})", style="dim")
         took = step.get("duration")
-        steps.add_row(line, Text(f"{took:.1f} s" if took is not None else "", style="dim"))
+        steps.add_row(line, Text(seconds(took) if took is not None else "", style="dim"))
     return Group(header, bar, steps)

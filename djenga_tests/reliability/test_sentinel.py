@@ -1,0 +1,138 @@
+"""Behind Sentinel: a master, a replica and three sentinels, all real processes, with the
+worker on ``sentineld://`` (broker on ``sentinel://``) and daphne following the master.
+
+A failover in the middle of a task and one just before its final write, each by
+``SENTINEL FAILOVER`` and by SIGKILL of the master; and a master that goes silent
+(SIGSTOP: its connections stay open) to show the hub's pub/sub probe. In each, a
+websocket client watches: it must end at the exact final snapshot, and the task and
+``AsyncDetailedResult(id).details()`` must be final and exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from djenga.live.auth import make_token
+
+from .stack import ORIGIN, Stack, snapshots
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
+
+#: How long after the new master is elected a watcher may take to reach the final state.
+RECOVERY_BOUND = 10.0
+
+
+@pytest.fixture
+def sentinel_stack(tmp_path):
+    built = Stack(str(tmp_path), sentinel=True)
+    yield built
+    built.close()
+
+
+async def timed_watch(url: str, timeout: float = 90) -> tuple[list[tuple[float, dict]], int]:
+    """Every message with the monotonic time it arrived, until the server closes."""
+    received: list[tuple[float, dict]] = []
+    async with connect(url, origin=ORIGIN, open_timeout=10) as socket:
+        try:
+            async with asyncio.timeout(timeout):
+                async for text in socket:
+                    received.append((time.monotonic(), json.loads(text)))
+        except ConnectionClosed:
+            pass
+        return received, socket.close_code or 0
+
+
+def exact(frame: dict, details: dict) -> bool:
+    """The watcher's last frame is the stored final snapshot (as a customer sees it)."""
+    keys = ("state", "seq", "epoch", "percent", "finished")
+    same = all(frame.get(key) == details.get(key) for key in keys if key in frame)
+    steps = [(s["key"], s["state"], s.get("message")) for s in frame["steps"]]
+    stored = [(s["key"], s["state"], s.get("message")) for s in details["steps"]]
+    return same and steps == stored
+
+
+SCENARIOS = {
+    # task, its args, seconds from PROGRESS to the failover
+    "mid-task": ("gru.wait_in_step", (8,), 1.5),
+    # the task holds its step 3 s, then ends: its final writes meet the failover
+    "before the final write": ("gru.say", ("Fly to the moon", "holding", 3.0), 1.5),
+}
+
+
+@pytest.mark.parametrize("how", ["SENTINEL FAILOVER", "SIGKILL"])
+@pytest.mark.parametrize("when", list(SCENARIOS))
+async def test_a_failover_loses_nothing(sentinel_stack, when, how):
+    stack = sentinel_stack
+    name, args, after = SCENARIOS[when]
+    task_id = stack.send(name, *args)
+    stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
+    url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
+    watcher = asyncio.create_task(timed_watch(url))
+    await asyncio.sleep(after)
+    act = stack.sentinel.failover if how == "SENTINEL FAILOVER" else stack.sentinel.kill_master
+    started = time.monotonic()
+    await asyncio.to_thread(act)
+    elected = time.monotonic()
+    received, code = await watcher
+    details = stack.details(task_id)
+    assert details["state"] == "SUCCESS", details
+    assert stack.app.AsyncResult(task_id).state == "SUCCESS"  # Celery's own result too
+    frames = snapshots([message for _, message in received])
+    final_at = next(t for t, m in received if snapshots([m]) and m["state"] == "SUCCESS")
+    assert exact(frames[-1], details), (frames[-1], details)
+    assert code == 1000
+    print(
+        f"\n{when}, {how}: the sentinels agreed on a new master {elected - started:.2f} s "
+        f"after the failover began; the watcher had the exact final snapshot "
+        f"{final_at - started:.2f} s after it began ({final_at - elected:+.2f} s from the "
+        f"election; the task ended {_ended(details) - elected:+.2f} s from it)"
+    )
+    assert final_at - elected <= RECOVERY_BOUND + max(0.0, _ended(details) - elected)
+
+
+def _ended(details: dict) -> float:
+    """The task's end, on this process's monotonic clock."""
+    return details["ended_at"] - time.time() + time.monotonic()
+
+
+async def test_a_silent_master_is_found_by_the_probe(sentinel_stack):
+    """SIGSTOP keeps the master's sockets open: nothing fails, nothing arrives. The
+    hub's probe finds its pub/sub connection dead, and it resubscribes on the new master."""
+    stack = sentinel_stack
+    task_id = stack.send("gru.wait_in_step", 12)
+    stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
+    url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
+    watcher = asyncio.create_task(timed_watch(url))
+    await asyncio.sleep(1.5)
+    frozen_at, frozen_wall = time.monotonic(), time.time()
+    old = stack.sentinel.freeze_master()
+    try:
+        await asyncio.to_thread(stack.sentinel.wait_for_new_master, old)
+        elected = time.monotonic()
+        received, code = await watcher
+    finally:
+        stack.sentinel.thaw()
+    details = stack.details(task_id)
+    assert details["state"] == "SUCCESS", (code, received[-3:], details)
+    frames = snapshots([message for _, message in received])
+    assert exact(frames[-1], details) and code == 1000
+    after = [t for t, m in received if t > elected and snapshots([m])]
+    log = Path(stack.env["DJENGA_DATA_DIR"], "daphne.log").read_text()
+    found = re.search(r"^(\S+ \S+) WARNING .*no answer to PING on the pub/sub", log, re.M)
+    assert found, log[-2000:]
+    noticed = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+    print(
+        f"\nSIGSTOP: the probe dropped the silent subscription "
+        f"{noticed.timestamp() - frozen_wall:.2f} s after the freeze; the sentinels elected "
+        f"a new master {elected - frozen_at:.2f} s after it; first frame after the "
+        f"election {after[0] - elected:.2f} s later"
+    )

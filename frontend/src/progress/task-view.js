@@ -1,0 +1,93 @@
+// Single-task mode: the header, the overall bar and one row per step, ticking clocks between frames.
+
+import { el, makeBar, makeMarker, renderHead, setRowState, setText, setWidth, STEP_MARKERS } from './dom.js';
+import {
+  etaSeconds, formatElapsed, formatEta, isFinalState, num, STEP_LABELS, stateLabel, stepElapsedMs,
+  stepProgress, stepsOf, summarize, taskElapsedMs, text,
+} from './snapshot.js';
+
+function makeStepItem() {
+  const li = el('li', 'djenga-step');
+  const bar = makeBar('djenga-step-bar', 'step-bar');
+  bar.setAttribute('aria-hidden', 'true'); // only the overall bar is a progressbar; step-count says it in words
+  bar.hidden = true;
+  li.append(makeMarker('djenga-step-marker', 'step-marker'), el('span', 'djenga-step-description', 'step-description'),
+    el('span', 'djenga-step-elapsed', 'step-elapsed'), bar, el('span', 'djenga-step-count', 'step-count'),
+    el('span', 'djenga-step-message', 'step-message'));
+  return li;
+}
+
+/** Bring one step row up to date with step `step` at position `index` (0-based). */
+function updateStepItem(li, step, index, t) {
+  // Unknown states are shown as pending so part names and styling stay predictable.
+  const state = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
+  setRowState(li, state, `step step-${state}`, STEP_MARKERS[state], `${t.gettext(STEP_LABELS[state])}: `);
+  const [, description, , bar, count, message] = li.children;
+  const progress = stepProgress(step, t);
+  setText(description, text(step.description) || t.gettext('Step %(index)s', { index: t.number(index + 1) }));
+  bar.hidden = !progress;
+  setWidth(bar.firstChild, progress?.percent);
+  setText(count, progress?.text ?? '');
+  setText(message, text(step.message));
+}
+
+export class TaskView {
+  constructor(host, els) {
+    this.host = host;
+    this.els = els;
+    this.reset();
+  }
+
+  reset() {
+    this.announced = null; // null = nothing rendered yet
+    this.els.steps.replaceChildren();
+  }
+
+  /** Render `snap`; `ctx` is {t, label, fatal, final, live, offset}. Returns whether clocks should tick. */
+  render(snap, ctx) {
+    const { t } = ctx;
+    const { steps, state, percent, valuetext } = summarize(snap, t);
+    renderHead(this.host, this.els, {
+      state, percent, valuetext, count: '', stateText: stateLabel(state, t),
+      label: ctx.label || text(snap?.name) || t.gettext('Task progress'),
+      // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
+      error: ctx.fatal || (state === 'FAILURE' ? text(snap?.error?.message) || t.gettext('The task failed.') : ''),
+    }, t);
+    const list = this.els.steps;
+    while (list.children.length > steps.length) list.lastElementChild.remove();
+    steps.forEach((step, i) => updateStepItem(list.children[i] || list.appendChild(makeStepItem()), step, i, t));
+    this.renderClock(snap, ctx);
+    // The clocks (task elapsed, eta, running steps) tick on server time between frames.
+    return ctx.live && !ctx.final && !ctx.fatal && (num(snap?.started_at) !== null || num(snap?.eta) !== null
+      || steps.some((s) => s.state === 'running' && num(s.started_at) !== null && num(s.ended_at) === null));
+  }
+
+  /** The time texts: the task's elapsed and eta in the header, each step's elapsed. */
+  renderClock(snap, { t, final, offset }) {
+    const items = this.els.steps.children;
+    const now = Date.now() + (offset ?? 0);
+    // Once the task is final, nothing counts past its last update.
+    const cap = final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
+    setClockText(this.els, formatElapsed(taskElapsedMs(snap, now, cap), t), formatEta(etaSeconds(snap, now), t));
+    stepsOf(snap).forEach((step, i) => {
+      if (items[i]) setText(items[i].children[2], formatElapsed(stepElapsedMs(step, now, cap), t));
+    });
+  }
+
+  /** What the live region should say about a new snapshot, or ''. */
+  news(prev, snap, t) {
+    const before = this.announced;
+    const { announcement } = summarize(snap, t);
+    if (announcement || before === null) this.announced = announcement;
+    // Only announce changes; the first snapshot is already on screen, unless it is the outcome.
+    if (!announcement) return '';
+    return (before === null ? isFinalState(snap.state) : announcement !== before) ? announcement : '';
+  }
+}
+
+/** Show (or hide, when empty) the header's elapsed and eta texts. */
+export function setClockText(els, elapsed, eta) {
+  els.elapsed.hidden = !elapsed;
+  setText(els.elapsed.lastChild, elapsed);
+  setText(els.eta, eta);
+}
