@@ -1,5 +1,8 @@
-"""ASGI app for live_latency.py: the example project (djenga_tests.asgi) as it is, plus a
-channels-redis group relay at ws/bench/group/<name>/ to compare djenga's relay against."""
+"""ASGI app for live_latency.py and servers.py: the example project (djenga_tests.asgi) as
+it is, plus a channels-redis group relay at ws/bench/group/<name>/ to compare djenga's relay
+against. ``DJENGA_BENCH_SEND`` picks djenga's send path under daphne, to measure the old
+ones in the same run: ``asgi`` (every frame through Channels' send), ``framed`` (one frame
+built per snapshot, written by autobahn), ``direct`` (the default: written at once)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,15 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
+from djenga.live import transport
+from djenga.live.consumers import TaskProgressConsumer
 from djenga_tests.asgi import application as project
+
+_SEND = os.environ.get("DJENGA_BENCH_SEND", "direct")
+if _SEND not in ("asgi", "framed", "direct"):
+    raise ValueError(f"DJENGA_BENCH_SEND={_SEND!r}: asgi, framed or direct")
+TaskProgressConsumer.direct_send = _SEND != "asgi"
+transport.WRITE_NOW = _SEND == "direct"
 
 
 class GroupRelayConsumer(AsyncWebsocketConsumer):

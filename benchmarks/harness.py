@@ -4,6 +4,7 @@ CPU time, percentiles and the lines and tables they print."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -163,49 +164,108 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Daphne(ManagedProcess):
-    """A daphne subprocess serving ``app`` (module:attribute) with the demo's limits, its
-    output in ``log``; stopped by its pid."""
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (granian and hypercorn serve from child processes)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in children.read_text().split()]
+    return pids
 
-    def __init__(self, app: str, env: dict[str, str], log: Path) -> None:
-        from dev import demo_daphne_limits  # the limits the demo and the compose file use
 
-        self.app, self.port, self.log = app, free_port(), log
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants."""
+    total = 0.0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(each)
+    return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants."""
+    total = 0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def daphne_command(app: str, port: int) -> list[str]:
+    from dev import demo_daphne_limits  # the limits the demo and the compose file use
+
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            *demo_daphne_limits(), app]  # fmt: skip
+
+
+class AsgiServer(ManagedProcess):
+    """An ASGI server subprocess serving ``app`` (module:attribute), started by
+    ``command(app, port)``, its output in ``log``; stopped by its pid. CPU and memory
+    figures cover its process tree (a server may serve from a child process)."""
+
+    def __init__(
+        self,
+        app: str,
+        env: dict[str, str],
+        log: Path,
+        command: Callable[[str, int], list[str]] = daphne_command,
+        name: str = "daphne",
+        pass_fds: Sequence[int] = (),
+        port: int | None = None,
+    ) -> None:
+        self.app, self.name, self.log = app, name, log
+        self.port = free_port() if port is None else port
+        self.argv = command(app, self.port)
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                 *demo_daphne_limits(), app],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                self.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                pass_fds=tuple(pass_fds),
             )  # fmt: skip
         self.started_pid = self.process.pid  # pid is None once stopped
 
-    def wait_ready(self, timeout: float = 30.0) -> Daphne:
-        """Wait until daphne accepts connections; stop it if it does not."""
+    def wait_ready(self, timeout: float = 30.0) -> AsgiServer:
+        """Wait until the server accepts connections; stop it if it does not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"daphne {self.app} exited:\n{self.log.read_text()}")
+                raise RuntimeError(f"{self.name} {self.app} exited:\n{self.log.read_text()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise TimeoutError(f"daphne {self.app} did not start")
+        raise TimeoutError(f"{self.name} {self.app} did not start")
 
     def cpu(self) -> float:
-        """User + system CPU seconds of the daphne process so far."""
-        return cpu_seconds(self.started_pid)
+        """User + system CPU seconds of the server so far."""
+        return tree_cpu_seconds(self.started_pid)
+
+    def rss(self) -> int:
+        """Resident bytes of the server now."""
+        return tree_rss_bytes(self.started_pid)
 
     async def settle(self, limit: float = 20.0) -> None:
-        """Wait (up to ``limit`` s) until daphne is idle: nothing left of the last run."""
+        """Wait (up to ``limit`` s) until the server is idle: nothing left of the last run."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             before = self.cpu()
             await asyncio.sleep(0.25)
             if self.cpu() - before < 0.03:
                 return
+
+
+class Daphne(AsgiServer):
+    """A daphne subprocess serving ``app`` with the demo's limits."""
+
+    def __init__(self, app: str, env: dict[str, str], log: Path) -> None:
+        super().__init__(app, env, log)
 
 
 # -- figures and what is printed ------------------------------------------------------------

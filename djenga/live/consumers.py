@@ -117,10 +117,19 @@ class TaskProgressConsumer(GuardedConsumer):
     task is final (unless ``stay=1``). A slow client never makes memory grow: while the
     server still holds more than :data:`~djenga.live.transport.HIGH_WATER` bytes for it,
     nothing more is sent, and then only the newest snapshot.
+
+    Under daphne, a new snapshot goes out from the hub's dispatch itself, as one frame
+    built once for all its watchers, while the client is caught up; the consumer's pump
+    task (and with it Channels' ``send``) only serves the first frame, a client that
+    lags, the final frame and its close.
     """
 
     #: Whether a client's (epoch, seq) gets the events it missed (single tasks only).
     recovers = True
+    #: Whether frames may bypass ASGI ``send`` where the server allows it (daphne).
+    direct_send = True
+    _direct = False
+    _sending = False
 
     viewer: Viewer | None = None
     _pump: asyncio.Task[None] | None = None
@@ -172,6 +181,7 @@ class TaskProgressConsumer(GuardedConsumer):
             return
         # Started last, so a recovery message always precedes the snapshots.
         self._pump = asyncio.get_running_loop().create_task(self._send_frames())
+        self._direct = self.direct_send and transport.can_send_frames(self._protocol)
         self.start_rechecks()
 
     def check_route(self) -> None:
@@ -282,7 +292,24 @@ class TaskProgressConsumer(GuardedConsumer):
             if self._wake.is_set():
                 self._held_back += 1  # replaces one the pump has not sent yet
             self._members[task_id] = frame
-            self._wake.set()
+            if not (self._direct and not self._wake.is_set() and self._send_now(frame)):
+                self._wake.set()
+
+    def _send_now(self, frame: Frame) -> bool:
+        """Send ``frame`` from here if the pump is idle and nothing stands in the way (a
+        lagging client, a final frame, which needs a close); False: the pump will."""
+        snapshot = frame.snapshot
+        if self._sending or self.viewer is None or is_final(snapshot):
+            return False
+        if not is_newer(snapshot, *self._mark):
+            return True  # nothing to send, as the pump would find
+        queued = transport.queued_bytes(self._protocol)
+        if queued is None or queued > transport.HIGH_WATER:
+            return False
+        if not transport.send_frame(self._protocol, frame.wire(staff=self.viewer.staff)):
+            return False
+        self._mark = (snapshot.get("epoch"), int(snapshot.get("seq") or 0))
+        return True
 
     async def _caught_up(self) -> None:
         """Wait while the server still holds more than HIGH_WATER bytes for this client.
@@ -308,7 +335,11 @@ class TaskProgressConsumer(GuardedConsumer):
             if not is_newer(snapshot, *self._mark):
                 continue
             self._mark = (snapshot.get("epoch"), int(snapshot.get("seq") or 0))
-            await self.send(text_data=text)
+            self._sending = True
+            try:
+                await self.send(text_data=text)
+            finally:
+                self._sending = False
             if is_final(snapshot) and not self.stay:
                 # A lagging client still has frames to read before our close frame: give
                 # it time to answer, rather than reset the connection under them.
@@ -322,6 +353,7 @@ class GroupProgressConsumer(TaskProgressConsumer):
     (see :func:`djenga.wire.group_snapshot`), coalesced like single tasks."""
 
     recovers = False
+    direct_send = False  # each viewer's group snapshot is composed for it: the pump sends
 
     def check_route(self) -> None:
         """The group route holds no task id."""

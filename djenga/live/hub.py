@@ -27,6 +27,7 @@ from ..store.cluster import async_cluster_client, cluster_names, cluster_urls, p
 from ..wire import Snapshot, decode, encode, for_viewer
 from .collector import freeze_startup_objects
 from .subscriber import ClusterSubscriber
+from .transport import text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,15 @@ def relay_client_name(pid: int | None = None) -> str:
 
 
 class Frame:
-    """One snapshot as relayed: parsed once, encoded at most once per audience."""
+    """One snapshot as relayed: parsed once, encoded (and framed) at most once per
+    audience, whatever the number of watchers."""
 
-    __slots__ = ("_texts", "snapshot")
+    __slots__ = ("_texts", "_wire", "snapshot")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self._texts: dict[bool, str] = {}
+        self._wire: dict[bool, bytes] = {}
 
     def text(self, *, staff: bool) -> str:
         """The JSON text a staff or customer viewer receives."""
@@ -63,6 +66,13 @@ class Frame:
         if text is None:
             text = self._texts[staff] = encode(for_viewer(self.snapshot, staff=staff))
         return text
+
+    def wire(self, *, staff: bool) -> bytes:
+        """The WebSocket frame (:func:`~djenga.live.transport.text_frame`) of :meth:`text`."""
+        data = self._wire.get(staff)
+        if data is None:
+            data = self._wire[staff] = text_frame(self.text(staff=staff).encode())
+        return data
 
 
 Watcher = Callable[[Frame], None]
@@ -115,6 +125,10 @@ class RelayHub:
         #: Every read and write on djenga's keys; the hub itself only subscribes.
         self.store = AsyncTaskStore(self._client, names)
         self._connections = 0
+        self._held: dict[Any, bytes] = {}  # newest message per task, until the next flush
+        self._flush_due = False
+        #: Messages replaced by a newer one of the same task before they were relayed.
+        self.skipped = 0
 
     def watchers_of(self, task_id: str) -> int:
         """How many local watchers a task has."""
@@ -329,11 +343,34 @@ class RelayHub:
                     if snapshot is not None:
                         self._dispatch(channel, Frame(snapshot))
         elif kind == "message" and channel != self.control_channel:
+            self._hold(channel, message["data"])
+
+    def _hold(self, channel: str, data: bytes) -> None:
+        """Keep the newest message of each task until the reader has taken everything Redis
+        already sent (the next turn of the loop): a relay that fell behind, after a pause
+        or under more updates than it can fan out, sends every watcher only the newest
+        snapshot, once, rather than work through a backlog. The console's channel carries
+        every task: nothing of it is dropped."""
+        key: Any = channel
+        if channel == self.names.firehose():
+            key = (channel, len(self._held))
+        elif channel in self._held:
+            self.skipped += 1
+        self._held[key] = data
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        held, self._held = self._held, {}
+        for key, data in held.items():
+            channel = key if isinstance(key, str) else key[0]
             try:
-                frame = Frame(decode(message["data"]))
+                frame = Frame(decode(data))
             except ValueError as exc:
                 logger.warning("djenga relay: ignored a bad message on %s (%s)", channel, exc)
-                return
+                continue
             self._dispatch(channel, frame)
 
     def _dispatch(self, channel: str, frame: Frame) -> None:
