@@ -6,11 +6,11 @@ process by its pid."""
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 import redis
 
 from ..keys import CLUSTER_SLOTS
+from .processes import Closing
 from .redis_server import RedisServer, free_port
 
 
@@ -37,7 +37,7 @@ class ClusterNodeServer(RedisServer):
             return str(client.execute_command("CLUSTER", "MYID").decode())
 
 
-class RedisCluster:
+class RedisCluster(Closing):
     """``masters`` cluster nodes, each holding an equal contiguous range of slots.
 
     ``url`` is a node's ``redis://`` URL (for ``DJENGA_CLUSTER_URL``); ``urls`` all of them.
@@ -127,14 +127,3 @@ class RedisCluster:
     def close(self) -> None:
         for node in self.nodes:
             node.close()
-
-    def __enter__(self) -> RedisCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
