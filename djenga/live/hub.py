@@ -125,6 +125,7 @@ class RelayHub:
         #: Every read and write on djenga's keys; the hub itself only subscribes.
         self.store = AsyncTaskStore(self._client, names)
         self._connections = 0
+        self._firehoses = frozenset(names.firehoses())
         self._held: dict[Any, bytes] = {}  # newest message per task, until the next flush
         self._flush_due = False
         #: Messages replaced by a newer one of the same task before they were relayed.
@@ -352,7 +353,7 @@ class RelayHub:
         snapshot, once, rather than work through a backlog. The console's channel carries
         every task: nothing of it is dropped."""
         key: Any = channel
-        if channel == self.names.firehose():
+        if channel in self._firehoses:  # one, or one per partition on a cluster
             key = (channel, len(self._held))
         elif channel in self._held:
             self.skipped += 1
