@@ -17,14 +17,39 @@ from ..wire import encode
 BATCH_INTERVAL = 0.25
 #: Tasks listed when a console connects.
 INITIAL_TASKS = 200
+#: Longest console frame, in bytes: below daphne's --websocket-max-message-size (64 KiB in
+#: the docs' command line), which autobahn applies to what the server sends too. A longer
+#: list goes out in several frames.
+MAX_FRAME_BYTES = 60_000
 #: A batch frame up to its list of snapshots, which are already JSON text (``frame.text``).
 _TASKS_OPEN = encode(wire.frame(wire.FrameType.TASKS, tasks=[]))[: -len("]}")]
+_RESET_OPEN = encode(wire.frame(wire.FrameType.TASKS, reset=True, tasks=[]))[: -len("]}")]
+_APPEND_OPEN = encode(wire.frame(wire.FrameType.TASKS, append=True, tasks=[]))[: -len("]}")]
+
+
+def frames_of(head: str, texts: list[str], rest: str = _TASKS_OPEN) -> list[str]:
+    """The frames that carry ``texts`` (JSON snapshots) in order, each within
+    :data:`MAX_FRAME_BYTES`: the first opens with ``head``, the others with ``rest``. A
+    snapshot longer than the limit goes alone."""
+    frames: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for text in texts:
+        length = len(text.encode()) + 1
+        if chunk and size + length + len(head) + 2 > MAX_FRAME_BYTES:
+            frames.append(head + ",".join(chunk) + "]}")
+            head, chunk, size = rest, [], 0
+        chunk.append(text)
+        size += length
+    frames.append(head + ",".join(chunk) + "]}")
+    return frames
 
 
 class ConsoleConsumer(GuardedConsumer):
     """``ws/djenga/console/``: ``{"v": 1, "type": "tasks", "reset": true, "tasks": [...]}``
-    with the most recent tasks, then ``{"v": 1, "type": "tasks", "tasks": [...]}`` with the
-    ones that changed, at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per
+    with the most recent tasks (newest first; if they do not fit one frame, the older ones
+    follow in ``"append": true`` frames), then ``{"v": 1, "type": "tasks", "tasks": [...]}``
+    with the ones that changed, at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per
     task. Staff only, re-checked every ``DJENGA_REAUTHORISE_INTERVAL`` seconds."""
 
     _pump: asyncio.Task[None] | None = None
@@ -43,7 +68,9 @@ class ConsoleConsumer(GuardedConsumer):
         self._watching = True
         limit = min(INITIAL_TASKS, get_settings().RECENT_TASKS)
         tasks = await hub.read_recent(limit)
-        await self.send(text_data=encode(wire.frame(wire.FrameType.TASKS, reset=True, tasks=tasks)))
+        # Newest first; what does not fit the first frame follows, appended below it.
+        for text in frames_of(_RESET_OPEN, [encode(t) for t in tasks], _APPEND_OPEN):
+            await self.send(text_data=text)
         self._pump = asyncio.get_running_loop().create_task(self._send_batches())
         self.start_rechecks()
 
@@ -74,6 +101,8 @@ class ConsoleConsumer(GuardedConsumer):
             await self._wake.wait()
             self._wake.clear()
             batch, self._changed = self._changed, {}
-            texts = ",".join(frame.text(staff=True) for frame in batch.values())
-            await self.send(text_data=_TASKS_OPEN + texts + "]}")
+            # Oldest change first across frames, so the newest ends on top of the list.
+            frames = sorted(batch.values(), key=lambda f: f.snapshot.get("updated_at") or 0)
+            for text in frames_of(_TASKS_OPEN, [frame.text(staff=True) for frame in frames]):
+                await self.send(text_data=text)
             await asyncio.sleep(BATCH_INTERVAL)

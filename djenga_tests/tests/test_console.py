@@ -163,3 +163,21 @@ def test_group_polling_view_and_detailed_group_result(client):
     assert polled["tasks"][1]["error"] is None  # customers do not see the error
     assert client.get("/djenga/groups/?token=nope").status_code == 403
     json.dumps(polled)
+
+
+def test_a_long_console_list_is_split_into_frames_within_the_limit():
+    """A console of 200 large tasks would exceed daphne's --websocket-max-message-size in
+    one frame (autobahn refuses to send it): it goes out in several, in order."""
+    import json as _json
+
+    from djenga.console.consumers import _APPEND_OPEN, _RESET_OPEN, MAX_FRAME_BYTES, frames_of
+
+    texts = [_json.dumps({"task_id": f"t{i}", "pad": "x" * 900}) for i in range(200)]
+    frames = frames_of(_RESET_OPEN, texts, _APPEND_OPEN)
+    assert len(frames) > 1
+    assert all(len(frame.encode()) <= MAX_FRAME_BYTES for frame in frames)
+    decoded = [_json.loads(frame) for frame in frames]
+    assert decoded[0]["reset"] is True and all(d.get("append") for d in decoded[1:])
+    assert [t["task_id"] for d in decoded for t in d["tasks"]] == [f"t{i}" for i in range(200)]
+    (single,) = frames_of(_RESET_OPEN, [], _APPEND_OPEN)
+    assert _json.loads(single)["tasks"] == []

@@ -144,7 +144,7 @@ export class DjengaTaskConsole extends HTMLElement {
     };
   }
 
-  _receive({ tasks, reset }) {
+  _receive({ tasks, reset, append }) {
     if (reset) {
       this.tasks.clear();
       this.rows.clear();
@@ -154,8 +154,10 @@ export class DjengaTaskConsole extends HTMLElement {
     // The list on connecting (reset) comes newest first and keeps that order. A live batch
     // holds the tasks that changed since the last one: each goes to the top, the most
     // recently updated last, so it ends up first.
+    // An "append" frame carries the rest of that list (it did not fit one frame), in order.
+    const listed = reset || append;
     const incoming = tasks.filter((task) => task && typeof task.task_id === 'string');
-    if (!reset) incoming.sort((a, b) => (Number(a.updated_at) || 0) - (Number(b.updated_at) || 0));
+    if (!listed) incoming.sort((a, b) => (Number(a.updated_at) || 0) - (Number(b.updated_at) || 0));
     for (const task of incoming) {
       const held = this.tasks.get(task.task_id);
       if (held && held.epoch === task.epoch && (held.seq || 0) >= (task.seq || 0)) continue;
@@ -163,7 +165,7 @@ export class DjengaTaskConsole extends HTMLElement {
         this._offset = Math.max(this._offset - 1, task.updated_at * 1000 - Date.now());
       }
       this.tasks.set(task.task_id, task);
-      this._render(task, reset ? 'append' : 'prepend');
+      this._render(task, listed ? 'append' : 'prepend');
     }
     this._showEmpty();
     this.dispatchEvent(new CustomEvent('djenga:console', { bubbles: true, detail: { count: this.tasks.size } }));
