@@ -271,6 +271,17 @@ class Daphne(AsgiServer):
 # -- figures and what is printed ------------------------------------------------------------
 
 
+def paced(send: Callable[[], None], count: int, interval: float) -> None:
+    """Call ``send()`` ``count`` times, ``interval`` seconds apart counted from the first
+    (a late call does not push the next ones back), without waiting for any answer."""
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        send()
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]

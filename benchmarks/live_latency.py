@@ -25,6 +25,7 @@ from harness import (
     load_line,
     migrate,
     p50_p99_max,
+    paced,
     print_table,
     seq_of,
     setup_django,
@@ -74,6 +75,12 @@ class Run:
         self._awaited = [seq, clients, asyncio.Event()]
         return self._awaited[2]
 
+    async def drained(self, last: int, timeout: float = DRAIN) -> None:
+        """Wait until every client got seq ``last``, or ``timeout`` seconds."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline and min(self.last_seq) < last:
+            await asyncio.sleep(0.01)
+
     def latencies(self, first: int, last: int) -> list[float]:
         """Milliseconds from send to arrival, for seqs first..last, all clients."""
         sent = self.sent
@@ -107,13 +114,18 @@ class Publisher:
         run.sent[self.count] = time.perf_counter()
         self.publish(self.count - 1)
 
-    def paced(self, run: Run) -> None:
-        start = time.perf_counter()
-        for i in range(UPDATES):
-            delay = start + i / RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            self.send(run)
+    def paced(self, run: Run, updates: int = UPDATES, interval: float = 1 / RATE) -> None:
+        """``updates`` sends, ``interval`` seconds apart, whether or not clients keep up."""
+        paced(partial(self.send, run), updates, interval)
+
+    async def one_at_a_time(self, run: Run, clients: int, updates: int = SINGLES) -> None:
+        """``updates`` sends; the next goes GAP after every client got this one (or 5 s)."""
+        for seq in range(self.count + 1, self.count + updates + 1):
+            everyone = run.await_seq(seq, clients)
+            await self.call(self.send, run)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(everyone.wait(), 5)
+            await asyncio.sleep(GAP)
 
     def open(self) -> None: ...
 
@@ -228,12 +240,7 @@ async def measure(relay: str, count: int, daphne: Daphne, task) -> Result:
 
     # Phase 1: one update at a time; the next goes once every client has this one.
     daphne0, bench0 = daphne.cpu(), time.process_time()
-    for seq in range(1, SINGLES + 1):
-        everyone = run.await_seq(seq, count)
-        await publisher.call(publisher.send, run)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(everyone.wait(), 5)
-        await asyncio.sleep(GAP)
+    await publisher.one_at_a_time(run, count)
     frames = sum(1 for seq, _ in run.arrivals if 1 <= seq <= SINGLES) or 1
     single = Stats.of(
         run.latencies(SINGLES_WARMUP + 1, SINGLES),
@@ -247,9 +254,7 @@ async def measure(relay: str, count: int, daphne: Daphne, task) -> Result:
     daphne0, bench0 = daphne.cpu(), time.process_time()
     await publisher.call(publisher.paced, run)
     last = publisher.count
-    deadline = time.perf_counter() + DRAIN
-    while time.perf_counter() < deadline and min(run.last_seq) < last:
-        await asyncio.sleep(0.01)
+    await run.drained(last)
     frames = sum(1 for seq, _ in run.arrivals if SINGLES < seq <= last) or 1
     paced = Stats.of(
         run.latencies(SINGLES + WARMUP + 1, last),
@@ -276,16 +281,12 @@ async def pubsub_floor(redis_url: str) -> Stats:
     client = redis.Redis.from_url(redis_url)
     payload = b'"x":"' + b"x" * 600 + b'"}'
 
-    def publish(sent: dict[int, float]) -> None:
-        start = time.perf_counter()
-        for i in range(UPDATES):
-            delay = start + i / RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent[i + 1] = time.perf_counter()
-            client.publish("bench:floor", b'{"seq":%d,' % (i + 1) + payload)
+    def publish() -> None:
+        seq = len(run.sent) + 1
+        run.sent[seq] = time.perf_counter()
+        client.publish("bench:floor", b'{"seq":%d,' % seq + payload)
 
-    publishing = asyncio.ensure_future(asyncio.to_thread(publish, run.sent))
+    publishing = asyncio.ensure_future(asyncio.to_thread(paced, publish, UPDATES, 1 / RATE))
     while len(run.arrivals) < UPDATES:
         message = await pubsub.get_message(timeout=5)
         if message is None:

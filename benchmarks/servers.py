@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import resource
 import statistics
@@ -87,12 +86,7 @@ async def measure(server: AsgiServer, count: int, task) -> Result:
     rss_per = (server.rss() - rss0) / count
 
     cpu0 = server.cpu()
-    for seq in range(1, SINGLES + 1):
-        everyone = run.await_seq(seq, count)
-        await publisher.call(publisher.send, run)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(everyone.wait(), 5)
-        await asyncio.sleep(GAP)
+    await publisher.one_at_a_time(run, count, SINGLES)
     frames = sum(1 for seq, _ in run.arrivals if 1 <= seq <= SINGLES) or 1
     lat = run.latencies(SINGLES_WARMUP + 1, SINGLES)
     single = Phase(
@@ -104,19 +98,9 @@ async def measure(server: AsgiServer, count: int, task) -> Result:
     await server.settle()
     cpu0 = server.cpu()
 
-    def paced() -> None:
-        start = time.perf_counter()
-        for i in range(UPDATES):
-            delay = start + i * GAP - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            publisher.send(run)
-
-    await publisher.call(paced)
+    await publisher.call(publisher.paced, run, UPDATES, GAP)
     last = publisher.count
-    deadline = time.perf_counter() + DRAIN
-    while time.perf_counter() < deadline and min(run.last_seq) < last:
-        await asyncio.sleep(0.01)
+    await run.drained(last, DRAIN)
     frames = sum(1 for seq, _ in run.arrivals if SINGLES < seq <= last) or 1
     lat = run.latencies(SINGLES + WARMUP + 1, last)
     paced_phase = Phase(

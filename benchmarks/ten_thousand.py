@@ -250,15 +250,7 @@ def measure(servers: list[AsgiServer], clients: Clients, task, watchers: int, po
     asyncio.run(_settle(servers))
     cpu0 = sum(s.cpu() for s in servers)
 
-    def paced() -> None:
-        start = time.perf_counter()
-        for i in range(UPDATES):
-            delay = start + i * GAP - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            publisher.send(run)
-
-    publisher.thread.submit(paced).result()
+    publisher.thread.submit(publisher.paced, run, UPDATES, GAP).result()
     last = publisher.count
     clients.all("wait_last", last)
     paced_cpu = sum(s.cpu() for s in servers) - cpu0
