@@ -246,3 +246,21 @@ def nested_export(self, rows=3, pace=0.0, fail_at=None, gate_name=None, timeout=
     with self.step(2):
         move(2)
     return rows
+
+
+# `with self.step()` for flat steps: a clean exit ends the step done, an exception fails it
+# and goes on (caught here with catch=True: the task runs on, the step stays failed).
+@app.task(bind=True, base=DetailTask, name="demo.flat_blocks")
+def flat_blocks(self, fail=False, catch=False):
+    with self.step(1, "Count the minions"):
+        self.update_step(1, "counting")
+    try:
+        with self.step(2, "Feed the minions"):
+            if fail or catch:
+                raise ValueError("out of bananas")
+    except ValueError:
+        if not catch:
+            raise
+    with self.step(3, "Send them home"):
+        pass
+    return "ok"

@@ -76,3 +76,30 @@ def test_later_runs_expect_each_declared_sub_steps_duration():
     finally:
         tasks.gate(name).set()
     final_details(sent)
+
+
+def test_flat_with_blocks_end_done_on_a_clean_exit():
+    details = final_details(tasks.flat_blocks.delay())
+    assert details["state"] == "SUCCESS"
+    assert shape(details["steps"]) == [(1, "done", []), (2, "done", []), (3, "done", [])]
+    assert details["steps"][0]["message"] == "counting"
+
+
+def test_a_flat_with_block_fails_its_step_and_the_exception_goes_on():
+    details = final_details(tasks.flat_blocks.delay(fail=True))
+    assert details["state"] == "FAILURE" and details["error"]["type"] == "ValueError"
+    assert shape(details["steps"]) == [(1, "done", []), (2, "failed", [])]
+    assert details["steps"][1]["ended_at"] is not None
+
+
+def test_a_caught_exception_leaves_its_step_failed_and_the_task_runs_on():
+    from djenga.connection import read_events
+
+    sent = tasks.flat_blocks.delay(catch=True)
+    details = final_details(sent)
+    assert details["state"] == "SUCCESS"
+    assert shape(details["steps"]) == [(1, "done", []), (2, "failed", []), (3, "done", [])]
+    failed = [e for e in read_events(sent.id) if e.get("state") == "failed"]
+    assert [(e["type"], e["key"], e["error"]["message"]) for e in failed] == [
+        ("step_ended", 2, "out of bananas")
+    ]
