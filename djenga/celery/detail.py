@@ -378,7 +378,7 @@ class TaskDetail:
             step.description = str(description)
         now = self._clock()
         for running in reversed(path[keep:]):
-            self._end(running, now, StepState.DONE)
+            self._end(running, now, StepState.DONE, fill=False)  # as before nesting: as is
         step.state, step.started_at, step.block = StepState.RUNNING, now, block
         self.state = TaskState.PROGRESS
         fields: dict[str, Any] = {"key": key, "description": step.description}
@@ -573,12 +573,20 @@ class TaskDetail:
         return deepest if deepest.block else deepest.parent
 
     def _end(
-        self, step: Step, now: float, state: StepState, error: BaseException | None = None
+        self,
+        step: Step,
+        now: float,
+        state: StepState,
+        error: BaseException | None = None,
+        *,
+        fill: bool = True,
     ) -> Event:
+        """End ``step`` (done: its progress filled unless ``fill`` is false, its sub-steps
+        that never ran skipped; failed: with ``error``) and record the event."""
         step.state, step.ended_at = state, now
         fields: dict[str, Any] = {"key": step.key}
         if state is StepState.DONE:
-            if step.total is not None:
+            if fill and step.total is not None:
                 step.done = step.total
             for descendant in step.walk():
                 if descendant.state is StepState.PENDING:
