@@ -102,21 +102,20 @@ class DetailTask(Task):
         done, an exception marks it failed (with its running sub-steps) and goes on up.
         Started inside another ``with self.step()`` block, it is that step's child; a new
         key started inside it (``start_step`` or ``step``) is its child (docs/api.md)."""
-        reporter = self._reporter
-        with reporter.detail.lock:
-            reporter.detail.start_step(key, desc, block=True)
-        reporter.publish()
+        # Through the public helpers, so whatever they do on each step boundary applies.
+        self.start_step(key, desc)
+        detail = self.detail
+        with detail.lock:
+            detail.step(key).block = True  # what starts inside nests under it
         try:
             yield
         except BaseException as exc:
-            with reporter.detail.lock:
-                reporter.detail.fail_step(key, exc)
-            reporter.publish()
+            with detail.lock:
+                detail.fail_step(key, exc)
+            self._reporter.publish()
             raise
-        with reporter.detail.lock:
-            if reporter.detail.step(key).state is StepState.RUNNING:  # unless ended inside
-                reporter.detail.end_step(key)
-        reporter.publish()
+        if detail.step(key).state is StepState.RUNNING:  # unless the block ended it
+            self.end_step(key)
 
     # -- per-run state -------------------------------------------------------------------
 

@@ -253,3 +253,20 @@ def test_from_snapshot_round_trips_the_tree():
     assert [s.state for s in rebuilt.walk()][:2] == [StepState.FAILED, StepState.FAILED]
     again = rebuilt.snapshot()
     assert again["steps"][0]["children"][0]["state"] == "failed"
+
+
+def test_a_task_with_bad_nested_steps_fails_when_it_is_defined():
+    from djenga.celery.tasks import DetailTask
+
+    with pytest.raises(StepError, match=r"step key 1\.1 is declared twice"):
+
+        class Export(DetailTask):
+            steps = [(1, "Export", [(1.1, "Query"), (1.1, "Again")])]
+
+
+def test_a_v1_snapshot_without_children_is_read_as_leaves():
+    v1 = {"v": 1, "task_id": "t", "state": "PROGRESS", "current": 2, "percent": 40.0,
+          "steps": [{"key": 1, "state": "done"}, {"key": 2, "state": "running"}]}  # fmt: skip
+    detail = TaskDetail.from_snapshot(v1)
+    assert tree(detail.steps) == [(1, "done", []), (2, "running", [])]
+    assert detail.current.key == 2 and detail.snapshot()["current_path"] == [2]
