@@ -1,4 +1,4 @@
-"""Wire format v1: the one JSON snapshot shape used by Redis, pub/sub, WebSockets and the JSON view.
+"""Wire format v2: the one JSON snapshot shape used by Redis, pub/sub, WebSockets and the JSON view.
 
 Every message is a full snapshot, so a client can always replace what it shows with the
 newest one (highest ``seq`` within an ``epoch``). Field reference: docs/snapshot.md.
@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-WIRE_VERSION = 1
+#: v2 (additive over v1): each step carries ``children`` and a snapshot ``current_path``
+#: (docs/protocol.md, "Versions"). A v1 client reads the top-level steps as before.
+WIRE_VERSION = 2
 
 Snapshot = dict[str, Any]
 
@@ -58,7 +60,8 @@ class FrameType(StrEnum):
 
 
 def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
-    """A v1 frame of ``kind``: ``{"v": 1, "type": kind, **fields}``, the one place both are set."""
+    """A frame of ``kind``: ``{"v": WIRE_VERSION, "type": kind, **fields}``, the one place both
+    are set."""
     return {"v": WIRE_VERSION, "type": kind.value, **fields}
 
 
@@ -84,6 +87,7 @@ def pending_snapshot(task_id: str) -> Snapshot:
         attempt=0,
         steps=[],
         current=None,
+        current_path=[],
         percent=0.0,
         error=None,
         public=[],

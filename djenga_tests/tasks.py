@@ -216,3 +216,51 @@ def gated(self, name, timeout=60.0):
     self.end_step()
     self.start_step(2)
     self.end_step()
+
+
+# -- nested sub-steps (docs/api.md, "Nested steps"): declared children, `with self.step()`
+# blocks, and a sub-step the task only knows of when it runs.
+@app.task(bind=True, base=DetailTask, name="demo.nested_export",
+          steps=[(1, "Export the orders", [(1.1, "Query the database"),
+                                           (1.2, "Write the CSV file")]),
+                 (2, "Mail the link")])
+def nested_export(self, rows=3, pace=0.0, fail_at=None, gate_name=None, timeout=60.0):
+    """Exports ``rows`` rows in nested steps, ``pace`` seconds per move; raises inside step
+    ``fail_at`` if given; waits in 1.2 for the gate ``gate_name`` if given (tests)."""
+    def move(key):
+        time.sleep(pace)
+        if key == fail_at:
+            raise RuntimeError(f"step {key} broke")
+
+    with self.step(1):
+        with self.step(1.1):
+            move(1.1)
+        with self.step(1.2):
+            for row in range(1, rows + 1):
+                self.update_step(1.2, f"row {row} of {rows}", done=row, total=rows)
+                move(1.2)
+            if gate_name and not gate(gate_name).wait(timeout):
+                raise TimeoutError(f"nobody opened the gate {gate_name!r}")
+            with self.step("zip", "Compress the file"):  # not declared: a child of 1.2
+                move("zip")
+    with self.step(2):
+        move(2)
+    return rows
+
+
+# `with self.step()` for flat steps: a clean exit ends the step done, an exception fails it
+# and goes on (caught here with catch=True: the task runs on, the step stays failed).
+@app.task(bind=True, base=DetailTask, name="demo.flat_blocks")
+def flat_blocks(self, fail=False, catch=False):
+    with self.step(1, "Count the minions"):
+        self.update_step(1, "counting")
+    try:
+        with self.step(2, "Feed the minions"):
+            if fail or catch:
+                raise ValueError("out of bananas")
+    except ValueError:
+        if not catch:
+            raise
+    with self.step(3, "Send them home"):
+        pass
+    return "ok"

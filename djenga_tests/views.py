@@ -20,7 +20,8 @@ def index(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task")
     if task_id not in launched:
         task_id = launched[-1] if launched else None
-    return render(request, "djenga_tests/index.html", {"task_id": task_id})
+    nested = task_id in request.session.get(NESTED_KEY, [])
+    return render(request, "djenga_tests/index.html", {"task_id": task_id, "nested": nested})
 
 
 @require_POST
@@ -29,6 +30,22 @@ def launch(request: HttpRequest) -> HttpResponse:
     pace = float(request.POST.get("pace", DEMO_PACE))
     result = steal_the_moon.delay(Gru(pace=max(0.0, min(pace, 5.0))), Moon())
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
+    return redirect(f"/?task={result.id}")
+
+
+#: The demo's nested-step exports (a subset of SESSION_KEY's tasks), labelled as such.
+NESTED_KEY = "djenga_demo_nested"
+
+
+@require_POST
+def launch_nested(request: HttpRequest) -> HttpResponse:
+    """Launch the nested-step example, ``demo.nested_export`` (docs/api.md, "Nested steps")."""
+    from .tasks import nested_export
+
+    pace = max(0.0, min(float(request.POST.get("pace", DEMO_PACE)), 5.0))
+    result = nested_export.delay(rows=5, pace=pace / 2)
+    for key in (SESSION_KEY, NESTED_KEY):
+        request.session[key] = [*request.session.get(key, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
 
 

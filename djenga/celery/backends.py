@@ -192,7 +192,7 @@ class RedisDetailBackend(RedisBackend):
         """Remember a successful run's step durations, for the ETA of later runs."""
         durations = {
             str(step.key): step.duration(0.0)
-            for step in detail.steps
+            for step in detail.walk()
             if step.state is StepState.DONE and step.ended_at is not None
         }
         if not durations or not detail.name:

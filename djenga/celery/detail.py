@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.functional import Promise
@@ -13,9 +14,12 @@ from django.utils.functional import Promise
 from ..errors import StepError
 from ..wire import FINAL_STATES, FrameType, Snapshot, StepState, TaskState, frame
 
-StepKey = int | str
-#: A declared step: its key and its description, a str or a lazy translation (gettext_lazy).
-StepDeclaration = tuple[StepKey, str | Promise]
+#: A step's key: unique across the task's whole step tree. A float (``1.1``) reads well
+#: for a sub-step; it is compared as a number, so ``1`` and ``1.0`` are the same key.
+StepKey = int | float | str
+#: A declared step: its key and its description, a str or a lazy translation (gettext_lazy),
+#: optionally followed by the declarations of its children: ``(1, "Export", [(1.1, "Query")])``.
+StepDeclaration = tuple[StepKey, str | Promise] | tuple[StepKey, str | Promise, Sequence[Any]]
 Event = dict[str, Any]
 
 #: Longest text kept for a message, an error message, a traceback or a repr.
@@ -37,31 +41,49 @@ def clip(text: object, limit: int = MAX_TEXT) -> str | None:
 def validate_step_declarations(steps: object) -> list[StepDeclaration]:
     """Check a task's ``steps=[(key, description), ...]`` option; return it as a list.
 
-    A lazy description (``gettext_lazy``) stays lazy: it is translated when a run's
-    :class:`TaskDetail` is built, not when the task module is imported."""
+    A step may declare children as a third item, ``(key, description, [(key, description),
+    ...])``, to any depth; keys are unique across the whole tree. A lazy description
+    (``gettext_lazy``) stays lazy: it is translated when a run's :class:`TaskDetail` is
+    built, not when the task module is imported."""
     if steps is None:
         return []
+    return _validate_level(steps, set(), steps)
+
+
+def _validate_level(steps: object, seen: set[StepKey], whole: object) -> list[StepDeclaration]:
     if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
         raise StepError(f"steps must be a list of (key, description) pairs, not {steps!r}")
     declared: list[StepDeclaration] = []
-    seen: set[StepKey] = set()
     for item in steps:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2):
-            raise StepError(f"each declared step is a (key, description) pair, not {item!r}")
-        key, description = item
+        if not (isinstance(item, (tuple, list)) and len(item) in (2, 3)):
+            raise StepError(
+                "each declared step is a (key, description) pair or a "
+                f"(key, description, [children]) triple, not {item!r}"
+            )
+        key, description = item[0], item[1]
         _check_key(key)
         if key in seen:
-            raise StepError(f"step key {key!r} is declared twice in steps={list(steps)!r}")
+            raise StepError(f"step key {key!r} is declared twice in steps={list(whole)!r}")
         seen.add(key)
-        declared.append(
-            (key, description if isinstance(description, Promise) else str(description))
-        )
+        description = description if isinstance(description, Promise) else str(description)
+        children = _validate_level(item[2], seen, whole) if len(item) == 3 else []
+        declared.append((key, description, children) if children else (key, description))
     return declared
 
 
+def declared_steps(steps: Iterable[StepDeclaration]) -> Iterator[tuple[StepKey, str | Promise]]:
+    """Every ``(key, description)`` of validated declarations, parents before children."""
+    for item in steps:
+        yield item[0], item[1]
+        if len(item) == 3:
+            yield from declared_steps(item[2])
+
+
 def _check_key(key: object) -> None:
-    if not isinstance(key, (int, str)) or isinstance(key, bool):
-        raise StepError(f"step key {key!r} must be an int or a str")
+    if isinstance(key, float) and not math.isfinite(key):
+        raise StepError(f"step key {key!r} must be a finite number")
+    if not isinstance(key, (int, float, str)) or isinstance(key, bool):
+        raise StepError(f"step key {key!r} must be an int, a float or a str")
 
 
 @dataclass
@@ -77,6 +99,13 @@ class Step:
     done: float | None = None
     total: float | None = None
     expected: float | None = None
+    #: Sub-steps, in order (declared ones first, then the ones started); [] for a leaf.
+    children: list[Step] = field(default_factory=list)
+    #: The step this one is a child of (None at the top level); not serialised.
+    parent: Step | None = field(default=None, repr=False, compare=False)
+    #: Opened by ``with task.step(...)``: a key started inside it becomes its child, and
+    #: it ends only when its block does. Not serialised.
+    block: bool = field(default=False, repr=False, compare=False)
 
     @property
     def fraction(self) -> float | None:
@@ -104,11 +133,34 @@ class Step:
             "done": self.done,
             "total": self.total,
             "expected": self.expected,
+            "children": [child.to_dict(now) for child in self.children],
         }
+
+    def walk(self) -> Iterator[Step]:
+        """This step, then its descendants, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    @property
+    def progress(self) -> float:
+        """This step's share done, 0-1, as :attr:`TaskDetail.percent` counts it.
+
+        Done and skipped count whole, pending nothing. A step with children counts the mean
+        of theirs; a leaf that runs counts its ``done/total`` if it reports one, else half,
+        and a failed leaf half."""
+        if self.state in (StepState.DONE, StepState.SKIPPED):
+            return 1.0
+        if self.state is StepState.PENDING:
+            return 0.0
+        if self.children:
+            return sum(child.progress for child in self.children) / len(self.children)
+        fraction = self.fraction
+        return 0.5 if fraction is None or self.state is StepState.FAILED else fraction
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
-        return cls(
+        step = cls(
             key=data["key"],
             description=data.get("description"),
             state=StepState(data.get("state", StepState.PENDING)),
@@ -119,6 +171,11 @@ class Step:
             total=data.get("total"),
             expected=data.get("expected"),
         )
+        for child_data in data.get("children") or ():
+            child = cls.from_dict(child_data)
+            child.parent = step
+            step.children.append(child)
+        return step
 
 
 class TaskDetail:
@@ -157,8 +214,7 @@ class TaskDetail:
         self._clock = clock
         self.steps: list[Step] = []
         self._by_key: dict[StepKey, Step] = {}
-        for key, description in validate_step_declarations(steps):
-            self._add(key, str(description))  # a lazy one in the language active now
+        self._declare(validate_step_declarations(steps), None)
         #: A task that declared no steps does not know how many come: one more is counted.
         self.open_ended = not self.steps
         #: The highest percent a snapshot of this attempt showed; :attr:`percent` never goes
@@ -173,19 +229,36 @@ class TaskDetail:
 
     @property
     def current(self) -> Step | None:
-        """The running step, if any."""
+        """The running step, if any: the deepest one when steps are nested."""
+        path = self.running_path
+        return path[-1] if path else None
+
+    @property
+    def running_path(self) -> list[Step]:
+        """The running steps from the top level down to :attr:`current` ([] if none)."""
+        path: list[Step] = []
+        level = self.steps
+        while True:
+            running = next((s for s in level if s.state is StepState.RUNNING), None)
+            if running is None:
+                return path
+            path.append(running)
+            level = running.children
+
+    def walk(self) -> Iterator[Step]:
+        """Every step of the tree, depth first, parents before their children."""
         for step in self.steps:
-            if step.state is StepState.RUNNING:
-                return step
-        return None
+            yield from step.walk()
 
     @property
     def percent(self) -> float:
         """Overall progress, 0-100 (see docs/snapshot.md).
 
-        Finished and skipped steps count whole; a running step counts its ``done/total`` if
-        it reports one, else half; a failed step half. A task that declared no steps counts
-        one step more than it has started, because it cannot know how many are to come.
+        Each top-level step weighs the same and shares its weight equally among its children
+        (see :attr:`Step.progress`): finished and skipped steps count whole; a running leaf
+        counts its ``done/total`` if it reports one, else half; a failed leaf half. A task
+        that declared no steps counts one top-level step more than it has started, because
+        it cannot know how many are to come.
         Within an attempt the percent never goes down (a step started later can only add to
         the total), and it stays at most 99 until SUCCESS, which is 100.
         """
@@ -198,21 +271,14 @@ class TaskDetail:
         total = len(self.steps) + (1 if self.open_ended else 0)
         if not self.steps:
             return 0.0
-        done = 0.0
-        for step in self.steps:
-            if step.state in (StepState.DONE, StepState.SKIPPED):
-                done += 1.0
-            elif step.state is StepState.RUNNING:
-                fraction = step.fraction
-                done += 0.5 if fraction is None else fraction
-            elif step.state is StepState.FAILED:
-                done += 0.5
+        done = sum(step.progress for step in self.steps)
         return round(100.0 * done / total, 2)
 
     @property
     def eta(self) -> float | None:
-        """Estimated seconds left at :attr:`updated_at`, from the steps' ``expected``
-        durations (recent runs of the same task); None when a step left has none."""
+        """Estimated seconds left at :attr:`updated_at`, from the top-level steps'
+        ``expected`` durations (recent runs of the same task; a parent's includes its
+        children's); None when a step left has none."""
         if self.state in FINAL_STATES or not self.steps:
             return None
         now = self.updated_at if self.updated_at is not None else self._clock()
@@ -268,10 +334,17 @@ class TaskDetail:
             if step is not None:
                 step.expected = round(float(seconds), 3)
 
-    def start_step(self, key: StepKey, description: str | None = None) -> Event:
-        """Start step ``key``; a step still running is ended first (as done).
+    def start_step(
+        self, key: StepKey, description: str | None = None, *, block: bool = False
+    ) -> Event:
+        """Start step ``key``; running steps that are not its parent are ended first (as done).
 
-        A key not declared up front needs a ``description``; a key may start only once.
+        Where the step goes in the tree (docs/api.md, "Nested steps"): a declared step under
+        its declared parent, which must be running; a new key under the deepest running
+        step opened by a ``with`` block (``block=True``), else at the level of the running
+        step it then ends, as in a flat task. A ``with`` block's step is never ended by
+        another's start. A key not declared up front needs a ``description``; a key may
+        start only once.
         """
         step = self._by_key.get(key)
         if step is None:
@@ -280,19 +353,38 @@ class TaskDetail:
                     f"step {key!r} was not declared in steps=[...]; give it a description: "
                     f"start_step({key!r}, 'What this step does')"
                 )
-            step = self._add(key, str(description))
+            _check_key(key)
+            parent = self._new_step_parent()
         elif step.state is not StepState.PENDING:
             raise StepError(f"step {key!r} was already started (it is {step.state.value})")
+        else:
+            parent = step.parent
+        path = self.running_path
+        if parent is not None and parent not in path:
+            raise StepError(
+                f"step {key!r} is declared under step {parent.key!r}, which is not running; "
+                f"start step {parent.key!r} first"
+            )
+        keep = path.index(parent) + 1 if parent is not None else 0
+        blocking = next((s for s in path[keep:] if s.block), None)
+        if blocking is not None:
+            raise StepError(
+                f"step {key!r} cannot start while the `with step({blocking.key!r})` block "
+                "runs: it would end that step before its block does"
+            )
+        if step is None:
+            step = self._add(key, str(description), parent)
         elif description is not None:
             step.description = str(description)
         now = self._clock()
-        running = self.current
-        if running is not None:
-            running.state, running.ended_at = StepState.DONE, now
-            self._event("step_ended", now, key=running.key)
-        step.state, step.started_at = StepState.RUNNING, now
+        for running in reversed(path[keep:]):
+            self._end(running, now, StepState.DONE, fill=False)  # as before nesting: as is
+        step.state, step.started_at, step.block = StepState.RUNNING, now, block
         self.state = TaskState.PROGRESS
-        return self._event("step_started", now, key=key, description=step.description)
+        fields: dict[str, Any] = {"key": key, "description": step.description}
+        if parent is not None:
+            fields["parent"] = parent.key
+        return self._event("step_started", now, **fields)
 
     def update_step(
         self,
@@ -327,17 +419,40 @@ class TaskDetail:
         return self._event("step_updated", self._clock(), **fields)
 
     def end_step(self, key: StepKey | None = None) -> Event:
-        """End the running step (or step ``key``, which must be the running one) as done."""
-        running = self.current
-        if running is None:
+        """End the running step as done: the deepest one (a sub-step: its parent runs on),
+        or step ``key``, which must be running, with its running sub-steps. Sub-steps of
+        an ended step that never ran are skipped."""
+        path = self.running_path
+        if not path:
             raise StepError("end_step() was called but no step is running; call start_step first")
-        if key is not None and running.key != key:
-            raise StepError(f"end_step({key!r}) but the running step is {running.key!r}")
+        target = path[-1]
+        if key is not None:
+            target = next((s for s in path if s.key == key), None)
+            if target is None:
+                outer = ", ".join(repr(s.key) for s in path[:-1])
+                inside = f" (inside {outer})" if outer else ""
+                raise StepError(
+                    f"end_step({key!r}) but the running step is {path[-1].key!r}{inside}"
+                )
         now = self._clock()
-        running.state, running.ended_at = StepState.DONE, now
-        if running.total is not None:
-            running.done = running.total
-        return self._event("step_ended", now, key=running.key)
+        event: Event = {}
+        for running in reversed(path[path.index(target) :]):
+            event = self._end(running, now, StepState.DONE)
+        return event
+
+    def fail_step(self, key: StepKey, error: BaseException | None = None) -> Event | None:
+        """Mark step ``key`` failed, with its running sub-steps (its parents run on: an
+        exception that leaves the task fails them in :meth:`finish`). Returns None if the
+        step is not running (it already ended)."""
+        path = self.running_path
+        target = next((s for s in path if s.key == key), None)
+        if target is None:
+            return None
+        now = self._clock()
+        event: Event = {}
+        for running in reversed(path[path.index(target) :]):
+            event = self._end(running, now, StepState.FAILED, error)
+        return event
 
     def finish(
         self,
@@ -351,7 +466,7 @@ class TaskDetail:
         on success, steps that never ran are skipped."""
         self.state = TaskState(state)
         now = self._clock()
-        for step in self.steps:
+        for step in self.walk():
             if step.state is StepState.RUNNING:
                 step.state = StepState.DONE if self.state is TaskState.SUCCESS else StepState.FAILED
                 step.ended_at = now
@@ -379,8 +494,9 @@ class TaskDetail:
     # -- serialisation -------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """The full snapshot (wire format v1) without ``seq`` and ``epoch``, which Redis adds."""
-        current = self.current
+        """The full snapshot (wire format v2) without ``seq`` and ``epoch``, which Redis adds."""
+        path = self.running_path
+        current = path[-1] if path else None
         now = self.updated_at if self.updated_at is not None else self._clock()
         percent = self.percent
         self._percent_floor = max(self._percent_floor, percent)
@@ -395,6 +511,7 @@ class TaskDetail:
             "attempt": self.attempt,
             "steps": [step.to_dict(now) for step in self.steps],
             "current": current.key if current else None,
+            "current_path": [step.key for step in path],
             "percent": percent,
             "eta": self.eta,
             "error": self.error,
@@ -415,7 +532,8 @@ class TaskDetail:
         for data in snapshot.get("steps") or ():
             step = Step.from_dict(data)
             detail.steps.append(step)
-            detail._by_key[step.key] = step
+            for each in step.walk():
+                detail._by_key[each.key] = each
         detail.error = snapshot.get("error")
         detail.private = dict(snapshot.get("private") or {})
         detail.started_at = snapshot.get("started_at")
@@ -432,12 +550,52 @@ class TaskDetail:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _add(self, key: StepKey, description: str | None) -> Step:
+    def _add(self, key: StepKey, description: str | None, parent: Step | None = None) -> Step:
         _check_key(key)
-        step = Step(key, description)
-        self.steps.append(step)
+        step = Step(key, description, parent=parent)
+        (parent.children if parent is not None else self.steps).append(step)
         self._by_key[key] = step
         return step
+
+    def _declare(self, declarations: Sequence[StepDeclaration], parent: Step | None) -> None:
+        for item in declarations:
+            step = self._add(item[0], str(item[1]), parent)  # a lazy one in the language now
+            if len(item) == 3:
+                self._declare(item[2], step)
+
+    def _new_step_parent(self) -> Step | None:
+        """Where an undeclared step goes: under the deepest running ``with`` block's step
+        if no plain step runs below it, else beside the deepest running step."""
+        path = self.running_path
+        if not path:
+            return None
+        deepest = path[-1]
+        return deepest if deepest.block else deepest.parent
+
+    def _end(
+        self,
+        step: Step,
+        now: float,
+        state: StepState,
+        error: BaseException | None = None,
+        *,
+        fill: bool = True,
+    ) -> Event:
+        """End ``step`` (done: its progress filled unless ``fill`` is false, its sub-steps
+        that never ran skipped; failed: with ``error``) and record the event."""
+        step.state, step.ended_at = state, now
+        fields: dict[str, Any] = {"key": step.key}
+        if state is StepState.DONE:
+            if fill and step.total is not None:
+                step.done = step.total
+            for descendant in step.walk():
+                if descendant.state is StepState.PENDING:
+                    descendant.state = StepState.SKIPPED
+        else:
+            fields["state"] = state.value
+            if error is not None:
+                fields["error"] = {"type": type(error).__name__, "message": clip(error)}
+        return self._event("step_ended", now, **fields)
 
     def _event(self, kind: str, at: float, **fields: Any) -> Event:
         self.updated_at = at

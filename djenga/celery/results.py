@@ -50,9 +50,15 @@ class AsyncDetailedResult(AsyncResult):
 
     @property
     def current_step(self) -> dict[str, Any] | None:
-        """The running step, or None."""
+        """The running step (the deepest one when steps are nested), or None."""
         snapshot = self.details()
-        return next((s for s in snapshot["steps"] if s["key"] == snapshot["current"]), None)
+        level, step = snapshot["steps"], None
+        for key in snapshot.get("current_path") or [snapshot["current"]]:
+            step = next((s for s in level if s["key"] == key), None)
+            if step is None:
+                return None
+            level = step.get("children") or []
+        return step
 
     @property
     def percent(self) -> float:

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from traceback import format_exception
 from typing import Any, ClassVar
 
@@ -19,9 +19,16 @@ from django.utils.functional import Promise
 from redis.exceptions import RedisError
 
 from ..conf import get_settings
-from ..wire import TaskState
+from ..wire import StepState, TaskState
 from .backends import RedisDetailBackend
-from .detail import Step, StepDeclaration, StepKey, TaskDetail, validate_step_declarations
+from .detail import (
+    Step,
+    StepDeclaration,
+    StepKey,
+    TaskDetail,
+    declared_steps,
+    validate_step_declarations,
+)
 
 __all__ = ["DetailTask", "Step", "TaskDetail"]
 
@@ -89,6 +96,27 @@ class DetailTask(Task):
             reporter.detail.end_step(key)
         reporter.publish()
 
+    @contextlib.contextmanager
+    def step(self, key: StepKey, desc: str | None = None) -> Iterator[None]:
+        """``with self.step(key, desc):`` runs the block as step ``key``: a clean exit ends it
+        done, an exception marks it failed (with its running sub-steps) and goes on up.
+        Started inside another ``with self.step()`` block, it is that step's child; a new
+        key started inside it (``start_step`` or ``step``) is its child (docs/api.md)."""
+        # Through the public helpers, so whatever they do on each step boundary applies.
+        self.start_step(key, desc)
+        detail = self.detail
+        with detail.lock:
+            detail.step(key).block = True  # what starts inside nests under it
+        try:
+            yield
+        except BaseException as exc:
+            with detail.lock:
+                detail.fail_step(key, exc)
+            self._reporter.publish()
+            raise
+        if detail.step(key).state is StepState.RUNNING:  # unless the block ended it
+            self.end_step(key)
+
     # -- per-run state -------------------------------------------------------------------
 
     @property
@@ -119,7 +147,7 @@ class DetailTask(Task):
         """Where declared descriptions are ``gettext_lazy``: the site's LANGUAGE_CODE, so a
         run's steps read the same whichever process stores them (the sender's PENDING
         snapshot, the worker's). Without lazy ones, or without Django set up: nothing."""
-        if not any(isinstance(description, Promise) for _, description in self.steps or ()):
+        if not any(isinstance(d, Promise) for _, d in declared_steps(self.steps or ())):
             return contextlib.nullcontext()
         from django.apps import apps
         from django.conf import settings
@@ -142,7 +170,8 @@ class DetailTask(Task):
             if previous is not None and previous.get("state") in RERUN_STATES:
                 detail.attempt = max(detail.attempt, int(previous.get("attempt") or 1) + 1)
             if self.steps:
-                detail.expect({k: expected[str(k)] for k, _ in self.steps if str(k) in expected})
+                keys = [k for k, _ in declared_steps(self.steps)]
+                detail.expect({k: expected[str(k)] for k in keys if str(k) in expected})
         detail.start(
             worker=self.request.hostname,
             args=saferepr(args, maxlen=1000),

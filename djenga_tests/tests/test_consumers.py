@@ -13,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 from djenga.celery.detail import TaskDetail
 from djenga.celery.results import AsyncDetailedResult
 from djenga.live.auth import make_token
+from djenga.wire import WIRE_VERSION
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
 
@@ -74,7 +75,8 @@ async def test_resume_skips_what_the_client_has():
     )
     recovery = await socket.receive_json_from(timeout=5)
     assert recovery == {
-        "v": 1, "type": "recovery", "recovered": True, "task_id": sent.id, "epoch": done["epoch"],
+        "v": WIRE_VERSION, "type": "recovery", "recovered": True, "task_id": sent.id,
+        "epoch": done["epoch"],
         "events": [],
     }  # fmt: skip
     assert await socket.receive_nothing(timeout=0.3)  # nothing newer than what it holds

@@ -61,6 +61,7 @@ def test_seed_flow_with_descriptions():
         "done": None,
         "total": None,
         "expected": None,
+        "children": [],
     }
 
 

@@ -8,13 +8,13 @@ import asyncio
 from djenga.connection import redis_names
 from djenga.live.hub import Frame, RelayHub
 from djenga.live.transport import text_frame
-from djenga.wire import decode, encode
+from djenga.wire import WIRE_VERSION, decode, encode
 
 URL = "redis://127.0.0.1:9/15"  # never connected to
 
 
 def snapshot(task_id: str, seq: int) -> dict:
-    return {"v": 1, "seq": seq, "epoch": "e", "task_id": task_id, "state": "PROGRESS",
+    return {"v": WIRE_VERSION, "seq": seq, "epoch": "e", "task_id": task_id, "state": "PROGRESS",
             "steps": [], "public": [], "private": {"result": 1}, "error": None}  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from djenga.live.auth import make_token
+from djenga.wire import WIRE_VERSION
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
 
@@ -34,7 +35,7 @@ def wait_final(client, url):
 def test_snapshot_with_a_token(client):
     task_id = finished(tasks.steal_the_moon)
     data = wait_final(client, f"/djenga/tasks/{task_id}/?token={make_token(task_id)}")
-    assert data["v"] == 1 and data["state"] == "SUCCESS" and len(data["steps"]) == 4
+    assert data["v"] == WIRE_VERSION and data["state"] == "SUCCESS" and len(data["steps"]) == 4
 
 
 def test_no_token_is_403(client):

@@ -177,3 +177,32 @@ def test_the_rich_view_puts_the_bar_on_its_own_line():
     assert lines[0].startswith("gru.steal_the_moon t-1  PROGRESS  62%")
     assert set(lines[1].strip()) <= set("━╸╺ ")  # the bar, and nothing else
     assert lines[2].startswith("✓ Fly to the moon") and lines[3].startswith("… Shrink the moon")
+
+
+def test_a_nested_task_prints_its_running_path_and_its_sub_steps_indented(redis_server):
+    name = f"nested-{uuid.uuid4()}"
+    sent = tasks.nested_export.delay(rows=2, gate_name=name)  # waits in 1.2 until the gate opens
+    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_task", sent.id],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for line in watcher.stdout:
+            if "row 2 of 2" in line:  # piped: one line per update, naming the running path
+                assert "step 1/2 Export the orders > Write the CSV file — row 2 of 2" in line
+                break
+        tasks.gate(name).set()
+        rest, _errors = watcher.communicate(timeout=60)
+        assert watcher.returncode == 0
+    finally:
+        tasks.gate(name).set()
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.wait()
+    outcome = rest.splitlines()[-5:]  # then every step's outcome, indented under its parent
+    assert outcome[0].startswith("  ✓ Export the orders")
+    assert outcome[1].startswith("    ✓ Query the database")
+    assert outcome[2].startswith("    ✓ Write the CSV file — row 2 of 2 (2/2)")
+    assert outcome[3].startswith("      ✓ Compress the file")
+    assert outcome[4].startswith("  ✓ Mail the link")

@@ -57,3 +57,10 @@ def test_frame_types_match_frame_type():
     assert match, f"FRAME not found in {CONSTANTS.name}"
     js = dict(re.findall(r"(\w+): '([^']*)'", match.group(1)))
     assert js == {kind.name: kind.value for kind in FrameType}
+
+
+def test_wire_version_matches():
+    from djenga.wire import WIRE_VERSION
+
+    match = re.search(r"export const WIRE_VERSION = (\d+);", CONSTANTS.read_text())
+    assert match and int(match.group(1)) == WIRE_VERSION

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from djenga.celery.detail import TaskDetail
-from djenga.wire import decode, encode, for_viewer, is_newer, pending_snapshot
+from djenga.wire import WIRE_VERSION, decode, encode, for_viewer, is_newer, pending_snapshot
 
 
 def failed_snapshot(public=()):
@@ -44,7 +44,8 @@ def test_ordering():
 
 def test_pending_snapshot_shape():
     snapshot = pending_snapshot("t-1")
-    assert snapshot["v"] == 1 and snapshot["state"] == "PENDING" and snapshot["steps"] == []
+    assert snapshot["v"] == WIRE_VERSION
+    assert snapshot["state"] == "PENDING" and snapshot["steps"] == []
 
 
 def test_every_snapshot_frame_has_its_type_and_a_percent():
@@ -54,6 +55,6 @@ def test_every_snapshot_frame_has_its_type_and_a_percent():
     detail = TaskDetail("t-2", "gru.x", [(1, "Fly")])
     task_frames = [pending_snapshot("t-1"), expired_snapshot("t-1"), detail.snapshot()]
     for frame in task_frames:
-        assert (frame["v"], frame["type"]) == (1, "snapshot") and "percent" in frame
+        assert (frame["v"], frame["type"]) == (WIRE_VERSION, "snapshot") and "percent" in frame
     group = group_snapshot(task_frames)
-    assert (group["v"], group["type"]) == (1, "group") and "percent" in group
+    assert (group["v"], group["type"]) == (WIRE_VERSION, "group") and "percent" in group

@@ -192,9 +192,10 @@ export class DjengaTaskConsole extends HTMLElement {
     link.title = task.task_id;
     cells[1].replaceChildren(link);
     cells[2].textContent = stateLabel(task.state, this._t) || task.state || '';
-    const step = (task.steps || []).find((s) => s.key === task.current);
+    const path = currentStepPath(task); // nested steps: "Export › Write — row 2"
+    const step = path[path.length - 1];
     cells[3].textContent = step
-      ? [step.description, step.message].filter(Boolean).join(' — ')
+      ? [path.map((s) => s.description).filter(Boolean).join(' › '), step.message].filter(Boolean).join(' — ')
       : '';
     const percent = Math.floor(Number(task.percent) || 0);
     const meter = document.createElement('progress');
@@ -240,4 +241,19 @@ export class DjengaTaskConsole extends HTMLElement {
 
 if (!customElements.get('djenga-task-console')) {
   customElements.define('djenga-task-console', DjengaTaskConsole);
+}
+
+/** The steps from the top level down to the task's current one (wire v2 `current_path`; a v1
+ * snapshot names only a top-level `current`); [] when none runs. */
+function currentStepPath(task) {
+  const keys = Array.isArray(task.current_path) && task.current_path.length ? task.current_path : [task.current];
+  const path = [];
+  let level = task.steps || [];
+  for (const key of keys) {
+    const step = level.find((s) => s && s.key === key);
+    if (!step) break;
+    path.push(step);
+    level = Array.isArray(step.children) ? step.children : [];
+  }
+  return path;
 }

@@ -6,6 +6,7 @@
 //   connection.js  WebSocket with resume and backoff, JSON polling fallback
 //   dom.js         the shadow DOM template and its builders
 //   task-view.js   single-task mode; group-view.js: group mode
+//   step-tree.js   nested steps: the indented, collapsible tree of sub-steps
 //   element.js     the DjengaTaskProgress class that wires them together
 
 import { DjengaTaskProgress } from './progress/element.js';
@@ -14,6 +15,7 @@ import { DjengaTaskProgress } from './progress/element.js';
 import './progress/connection.js';
 import './progress/dom.js';
 import './progress/group-view.js';
+import './progress/step-tree.js';
 import './progress/task-view.js';
 
 export { DjengaTaskProgress };

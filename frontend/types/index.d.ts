@@ -23,11 +23,13 @@ export interface Step {
   done: number | null;
   total: number | null;
   expected?: number | null;
+  /** Sub-steps, of this same shape (wire format v2); [] for a leaf, absent in v1. */
+  children?: Step[];
 }
 
-/** A task snapshot, wire format v1 (docs/snapshot.md). */
+/** A task snapshot, wire format v2 (v1 read too: docs/protocol.md, "Versions"). */
 export interface TaskSnapshot {
-  v: 1;
+  v: 1 | 2;
   type?: 'snapshot';
   task_id: string;
   name: string | null;
@@ -39,7 +41,10 @@ export interface TaskSnapshot {
   ended_at?: number | null;
   attempt: number;
   steps: Step[];
+  /** The running step's key: the deepest one when steps are nested. */
   current: number | string | null;
+  /** Keys from the top-level running step down to `current` (v2). */
+  current_path?: (number | string)[];
   /** 0–100, computed by the server; 100 only for SUCCESS. */
   percent: number;
   eta?: number | null;
@@ -48,9 +53,9 @@ export interface TaskSnapshot {
   private: Record<string, unknown>;
 }
 
-/** A group snapshot (group mode), wire format v1. */
+/** A group snapshot (group mode), wire format v2. */
 export interface GroupSnapshot {
-  v: 1;
+  v: 1 | 2;
   type: 'group';
   state: TaskState;
   seq: number;

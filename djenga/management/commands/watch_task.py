@@ -151,8 +151,8 @@ class Command(BaseCommand):
                     self.stdout.flush()
                     shown = line
             if last is not None and is_final(last):
-                for step in last.get("steps") or []:  # the outcome of every step, once
-                    self.stdout.write(f"  {step_line(step)}")
+                for depth, step in walk_steps(last.get("steps")):  # every step's outcome, once
+                    self.stdout.write(f"  {'  ' * depth}{step_line(step)}")
                 self.stdout.flush()
         else:
             with Live(console=console, auto_refresh=False, transient=False) as live:
@@ -197,6 +197,15 @@ def floor_percent(snapshot: Snapshot) -> int:
     return math.floor(max(0.0, min(100.0, float(percent))) + 1e-9)
 
 
+def walk_steps(steps: Any, depth: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(depth, step)`` for every step of a snapshot's tree (wire v2 ``children``), depth
+    first: 0 for a top-level step, 1 for its children, and so on."""
+    for step in steps or []:
+        if isinstance(step, dict):
+            yield depth, step
+            yield from walk_steps(step.get("children"), depth + 1)
+
+
 def step_line(step: dict[str, Any]) -> str:
     """One step as plain text: marker, description, message, done/total, duration."""
     text = f"{_MARKERS.get(step.get('state'), '?')} {step.get('description') or ''}"
@@ -222,11 +231,16 @@ def plain_line(snapshot: Snapshot, task_id: str) -> str:
         str(snapshot.get("state")),
         f"{floor_percent(snapshot)}%",
     ]
-    current = snapshot.get("current")
+    path = snapshot.get("current_path") or [snapshot.get("current")]
+    current = path[0]
     for index, step in enumerate(steps):
         if current is not None and step.get("key") == current:
             position = _("step %(index)s/%(count)s") % {"index": index + 1, "count": len(steps)}
-            text = f"{position} {step.get('description') or ''}".rstrip()
+            names = [step.get("description") or ""]
+            for key in path[1:]:  # nested: "step 1/2 Export > Write"
+                step = next((c for c in step.get("children") or [] if c.get("key") == key), step)
+                names.append(step.get("description") or "")
+            text = f"{position} {' > '.join(names)}".rstrip()
             if step.get("message"):
                 text += f" — {step['message']}"
             if step.get("total"):
@@ -257,8 +271,9 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
     bar = Table.grid()
     bar.add_row(ProgressBar(total=100, completed=percent, width=40))
     steps = Table.grid(padding=(0, 1))
-    for step in snapshot.get("steps") or []:
-        line = Text(f"{_MARKERS.get(step.get('state'), '?')} {step.get('description') or ''}")
+    for depth, step in walk_steps(snapshot.get("steps")):
+        marker = _MARKERS.get(step.get("state"), "?")
+        line = Text(f"{'  ' * depth}{marker} {step.get('description') or ''}")
         if step.get("message"):
             line.append(f" — {step['message']}", style="dim")
         if step.get("total"):

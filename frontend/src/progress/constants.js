@@ -23,7 +23,10 @@ export const CLOSE = Object.freeze({
   OVERLOADED: 4503,
 });
 
-/** Frame types (the `type` of a wire-format v1 frame). */
+/** The newest wire format this widget reads (djenga.wire.WIRE_VERSION): v2 adds step `children`. */
+export const WIRE_VERSION = 2;
+
+/** Frame types (the `type` of a wire-format frame). */
 export const FRAME = Object.freeze({ SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks' });
 
 const FINAL = new Set(FINAL_STATES);

@@ -1,7 +1,7 @@
 // The DjengaTaskProgress class: attributes in, a view (task or group) and a live connection
 // wired together, events out. The entry module (djenga-task-progress.js) defines the tag.
 
-import { CLOSE, FRAME, isFinalState } from './constants.js';
+import { CLOSE, FRAME, isFinalState, WIRE_VERSION } from './constants.js';
 import { LiveConnection } from './connection.js';
 import { findParts, TEMPLATE } from './dom.js';
 import { GroupView } from './group-view.js';
@@ -177,9 +177,9 @@ export class DjengaTaskProgress extends HTMLElement {
       console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'non-snapshot'} frame in ${mode} mode`);
       return;
     }
-    if (num(snap.v) !== null && snap.v > 1 && !this._warnedVersion) {
+    if (num(snap.v) !== null && snap.v > WIRE_VERSION && !this._warnedVersion) {
       this._warnedVersion = true;
-      console.warn(`<djenga-task-progress> wire format v${snap.v} is newer than v1; rendering what is understood`);
+      console.warn(`<djenga-task-progress> wire format v${snap.v} is newer than v${WIRE_VERSION}; rendering what is understood`);
     }
     const updatedAt = num(snap.updated_at);
     if (updatedAt !== null) {

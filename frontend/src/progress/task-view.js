@@ -5,6 +5,7 @@ import {
   etaSeconds, formatElapsed, formatEta, isFinalState, num, STEP_LABELS, stateLabel, stepElapsedMs,
   stepProgress, stepsOf, summarize, taskElapsedMs, text,
 } from './snapshot.js';
+import { renderStepTree, tickStepTree } from './step-tree.js';
 
 function makeStepItem() {
   const li = el('li', 'djenga-step');
@@ -53,9 +54,7 @@ export class TaskView {
       // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
       error: ctx.fatal || (state === 'FAILURE' ? text(snap?.error?.message) || t.gettext('The task failed.') : ''),
     }, t);
-    const list = this.els.steps;
-    while (list.children.length > steps.length) list.lastElementChild.remove();
-    steps.forEach((step, i) => updateStepItem(list.children[i] || list.appendChild(makeStepItem()), step, i, t));
+    renderStepTree(this.els.steps, steps, t, makeStepItem, updateStepItem); // nested steps: step-tree.js
     this.renderClock(snap, ctx);
     // The clocks (task elapsed, eta, running steps) tick on server time between frames.
     return ctx.live && !ctx.final && !ctx.fatal && (num(snap?.started_at) !== null || num(snap?.eta) !== null
@@ -64,14 +63,11 @@ export class TaskView {
 
   /** The time texts: the task's elapsed and eta in the header, each step's elapsed. */
   renderClock(snap, { t, final, offset }) {
-    const items = this.els.steps.children;
     const now = Date.now() + (offset ?? 0);
     // Once the task is final, nothing counts past its last update.
     const cap = final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
     setClockText(this.els, formatElapsed(taskElapsedMs(snap, now, cap), t), formatEta(etaSeconds(snap, now), t));
-    stepsOf(snap).forEach((step, i) => {
-      if (items[i]) setText(items[i].children[2], formatElapsed(stepElapsedMs(step, now, cap), t));
-    });
+    tickStepTree(this.els.steps, stepsOf(snap), (step) => formatElapsed(stepElapsedMs(step, now, cap), t));
   }
 
   /** What the live region should say about a new snapshot, or ''. */
