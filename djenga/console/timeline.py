@@ -17,6 +17,7 @@ _LABELS = {
     "step_updated": gettext_lazy("Update"),
     "step_ended": gettext_lazy("Step ended"),
     "finished": gettext_lazy("Finished"),
+    "action": gettext_lazy("Action"),
 }
 
 
@@ -82,6 +83,8 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
             text = str(event.get("state") or "")
             if error:
                 text += f": {error.get('type')}: {error.get('message')}"
+        elif kind == "action":
+            text = _action_text(event)
         else:
             text = ""
         rows.append(
@@ -99,6 +102,18 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def _action_text(event: dict[str, Any]) -> str:
+    """ "cancel by alice (console)"; a retry also names the new task's id."""
+    text = _("%(action)s by %(by)s (%(via)s)") % {
+        "action": event.get("action"),
+        "by": event.get("by") or "?",
+        "via": event.get("via") or "?",
+    }
+    if event.get("new_task_id"):
+        text += " → " + str(event["new_task_id"])
+    return text
 
 
 def _clock(at: Any) -> str:
