@@ -11,6 +11,7 @@ from . import views
 urlpatterns = [
     path("", views.index, name="index"),
     path("launch/", views.launch, name="launch"),
+    path("launch/export/", views.launch_export, name="launch-export"),
     path("djenga/", include("djenga.urls")),
     path("admin/", admin.site.urls),
     path("react/", views.react_page, name="react"),

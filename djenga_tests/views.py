@@ -12,6 +12,8 @@ from .tasks import steal_the_moon
 #: Seconds each of Gru's moves takes in the demo, so the steps are visible.
 DEMO_PACE = 1.0
 SESSION_KEY = "djenga_demo_tasks"
+#: The tasks of SESSION_KEY that are exports: their widget may cancel them.
+EXPORTS_KEY = "djenga_demo_exports"
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -20,7 +22,10 @@ def index(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task")
     if task_id not in launched:
         task_id = launched[-1] if launched else None
-    return render(request, "djenga_tests/index.html", {"task_id": task_id})
+    cancellable = task_id in request.session.get(EXPORTS_KEY, [])
+    return render(
+        request, "djenga_tests/index.html", {"task_id": task_id, "cancellable": cancellable}
+    )
 
 
 @require_POST
@@ -29,6 +34,19 @@ def launch(request: HttpRequest) -> HttpResponse:
     pace = float(request.POST.get("pace", DEMO_PACE))
     result = steal_the_moon.delay(Gru(pace=max(0.0, min(pace, 5.0))), Moon())
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
+    return redirect(f"/?task={result.id}")
+
+
+@require_POST
+def launch_export(request: HttpRequest) -> HttpResponse:
+    """Launch the cancellable export: its widget gets a token that grants cancel."""
+    from .tasks import export_rows
+
+    rows = max(1, min(int(request.POST.get("rows", 100)), 10_000))
+    seconds = max(0.0, min(float(request.POST.get("seconds", 30.0)), 600.0))
+    result = export_rows.delay(rows, seconds)
+    for key in (SESSION_KEY, EXPORTS_KEY):
+        request.session[key] = [*request.session.get(key, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
 
 

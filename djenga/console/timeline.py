@@ -35,6 +35,7 @@ class TimelineRow:
     text: str
     attempt: int
     duration: float | None  # on step_ended: how long the step ran
+    new_task_id: str | None = None  # on a retry action: the task it sent
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -99,6 +100,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 text=text,
                 attempt=attempt,
                 duration=duration,
+                new_task_id=event.get("new_task_id") if kind == "action" else None,
             )
         )
     return rows
