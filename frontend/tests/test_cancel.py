@@ -118,8 +118,8 @@ def test_staff_cancel_retry_and_terminate_from_the_console(page, daphne, artifac
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "console-actions.png"), full_page=True)
     page.reload()
-    assert (
-        "retry by admin (console) → " + new_id in page.locator("table.djenga-timeline").inner_text()
-    )
+    timeline = page.locator("table.djenga-timeline").inner_text()
+    assert "retry by admin (console) → " + new_id in timeline
+    page.screenshot(path=str(artifacts / "console-actions-timeline.png"), full_page=True)
     page.locator("[data-testid=retried-as]").click()
     page.wait_for_url(f"**/djenga/console/tasks/{new_id}/")
