@@ -330,3 +330,44 @@ def test_staff_terminate_a_task_that_never_calls_a_helper(prefork_worker, celery
     assert [s["state"] for s in details["steps"]] == ["failed"]
     events = celery_app.backend.get_events(sent.id)
     assert any(e["type"] == "action" and e["action"] == "terminate" for e in events)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_console_socket_takes_staff_actions_and_nothing_else():
+    from .test_console import staff_socket
+
+    sent = await sync_to_async(tasks.export_rows.delay)(200, 30.0)
+    result = AsyncDetailedResult(sent.id)
+    await sync_to_async(running_in_step)(result, 2)
+    socket = await staff_socket("/ws/djenga/console/")
+    await socket.send_json_to({"type": "action", "action": "cancel", "task_id": sent.id})
+    while True:
+        frame = await socket.receive_json_from(timeout=10)
+        if frame["type"] == "action":
+            break
+    assert frame == {
+        "v": 1, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
+        "outcome": "requested",
+    }  # fmt: skip
+    details = await sync_to_async(final)(result)
+    assert details["cancel"]["by"] == "console-agent" and details["cancel"]["via"] == "console"
+    await socket.send_json_to({"type": "action", "action": "retry", "task_id": "no-such-task"})
+    while (frame := await socket.receive_json_from(timeout=10))["type"] != "action":
+        pass
+    assert frame["ok"] is False and frame["error"] == "not-retryable"
+    await socket.send_to(text_data=json.dumps({"type": "subscribe"}))
+    while (output := await socket.receive_output(10))["type"] != "websocket.close":
+        pass
+    assert output["code"] == 4400
+
+
+def test_retry_refuses_a_task_that_has_not_failed(celery_app):
+    sent = tasks.export_rows.delay(2, 0.0)
+    sent.get(timeout=20)
+    final(AsyncDetailedResult(sent.id))
+    with pytest.raises(actions.ActionRefused) as refused:
+        actions.perform("retry", sent.id, by="agent", staff=True, store=celery_app.backend.store)
+    assert refused.value.code == "not-retryable"
+    with pytest.raises(actions.ActionRefused) as refused:
+        actions.perform("cancel", sent.id, by="customer", staff=False)
+    assert refused.value.code == "forbidden"
