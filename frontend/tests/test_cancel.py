@@ -123,3 +123,23 @@ def test_staff_cancel_retry_and_terminate_from_the_console(page, daphne, artifac
     page.screenshot(path=str(artifacts / "console-actions-timeline.png"), full_page=True)
     page.locator("[data-testid=retried-as]").click()
     page.wait_for_url(f"**/djenga/console/tasks/{new_id}/")
+
+
+def test_while_polling_the_button_posts_with_the_csrf_cookie(page, daphne):
+    name = f"poll-cancel-{uuid.uuid4()}"
+    sent = tasks.gated.delay(name)
+    # Nothing listens on port 9: the widget polls, so Cancel goes by POST (Django's CSRF).
+    mount(page, daphne.url, sent.id, token=make_token(sent.id, cancel=True), cancel="",
+          **{"cancel-url": f"/djenga/tasks/{sent.id}/actions/cancel/",
+             "ws-url": "ws://127.0.0.1:9/", "poll-interval": "200"})  # fmt: skip
+    widget = page.locator("djenga-task-progress")
+    page.wait_for_function(
+        "() => document.querySelector('djenga-task-progress')?.snapshot?.state === 'PROGRESS'"
+    )
+    assert widget.get_attribute("data-connection") in ("polling", "connecting")
+    with page.expect_response(lambda r: "/actions/cancel/" in r.url) as answer:
+        widget.get_by_role("button", name="Cancel this task").click()
+    assert answer.value.status == 200 and answer.value.json()["outcome"] == "requested"
+    assert widget.locator("[part=cancel-status]").inner_text() == "Cancelling…"
+    tasks.gate(name).set()
+    assert wait_final(page)["state"] == "REVOKED"
