@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_INTERVAL": 5.0,
     # Most browsers one web process relays to at once; more are closed with code 4503.
     "MAX_WATCHERS": 10_000,
-    # Largest frame, in characters, a browser may send (the only one is "resume"): 4413.
+    # Largest frame, in characters, a browser may send ("resume" or "action"): 4413.
     "MAX_CLIENT_FRAME": 1024,
     # Frames a browser may send per 10 seconds: more are closed with code 4429.
     "MAX_CLIENT_FRAMES": 20,

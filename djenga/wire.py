@@ -51,12 +51,13 @@ class StepState(StrEnum):
 
 
 class FrameType(StrEnum):
-    """The ``type`` of every v1 frame a client receives (frontend/src/progress/constants.js)."""
+    """The ``type`` of every frame a client receives (frontend/src/progress/constants.js)."""
 
     SNAPSHOT = "snapshot"  # one task
     GROUP = "group"  # a group of tasks (group_snapshot)
     RECOVERY = "recovery"  # the events a reconnecting client missed (docs/protocol.md)
     TASKS = "tasks"  # the console's list of tasks
+    ACTION = "action"  # the answer to an action (cancel, revoke, …; djenga/actions.py)
 
 
 def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
@@ -129,11 +130,20 @@ def for_viewer(snapshot: Snapshot, *, staff: bool) -> Snapshot:
     view = {key: value for key, value in snapshot.items() if key not in ("private", "error")}
     view["error"] = snapshot.get("error") if "error" in public else None
     view["private"] = {k: v for k, v in private.items() if k in public and k in PRIVATE_FIELDS}
+    if isinstance(snapshot.get("cancel"), dict):
+        _cancel_for_customer(view, snapshot["cancel"])
     return view
 
 
+def _cancel_for_customer(view: Snapshot, cancel: dict[str, Any]) -> None:
+    """A customer sees that and when a task was cancelled, never who cancelled it."""
+    view["cancel"] = {"at": cancel.get("at")}
+    if view.get("error"):
+        view["error"] = {"type": view["error"].get("type"), "message": "cancelled"}
+
+
 #: Event fields only staff see, unless the task made the matching field public.
-_PRIVATE_EVENT_FIELDS = {"error": "error", "worker": "worker"}
+_PRIVATE_EVENT_FIELDS = {"error": "error", "worker": "worker", "by": "", "via": ""}
 
 
 def event_for_viewer(

@@ -91,6 +91,9 @@ if SENTINEL_MASTER:
     # at most this long, not Celery's default of 120 s, before it asks the sentinels.
     CELERY_REDIS_SOCKET_TIMEOUT = 5.0
 CELERY_TASK_TRACK_STARTED = True
+# Celery keeps each task's name, args and kwargs with its result: the console's Retry sends
+# a failed task again with them (djenga/actions.py).
+CELERY_RESULT_EXTENDED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 DJENGA_CELERY_MODULE = "djenga_tests.celery"

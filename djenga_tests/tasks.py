@@ -264,3 +264,49 @@ def flat_blocks(self, fail=False, catch=False):
     with self.step(3, "Send them home"):
         pass
     return "ok"
+
+
+# -- cancel (docs/api.md, "Cancel") --------------------------------------------------------
+
+#: Task ids whose body began running (the worker runs in the test process).
+BODIES_RUN: set[str] = set()
+
+
+@app.task(bind=True, base=DetailTask, name="gru.export_rows",
+          steps=[(1, "Query the rows"), (2, "Write the file"), (3, "Upload it")])
+def export_rows(self, rows=200, seconds=20.0):
+    """A long export a customer may cancel: each row is one ``update_step``, which is where
+    a cancel request is seen (the task then ends REVOKED; nothing after it runs)."""
+    BODIES_RUN.add(self.request.id)
+    self.start_step(1)
+    self.update_step(1, "selecting", done=0, total=rows)
+    self.end_step()
+    self.start_step(2)
+    for row in range(rows):
+        time.sleep(seconds / rows)
+        self.update_step(2, f"row {row + 1} of {rows}", done=row + 1, total=rows)
+    self.end_step()
+    self.start_step(3)
+    self.end_step()
+    return f"export-{rows}.csv"
+
+
+@app.task(bind=True, base=DetailTask, name="gru.never_helps", steps=[(1, "Brood")])
+def never_helps(self, seconds=60.0):
+    """Starts its step, then works for a long time without calling a helper again:
+    only Celery's revoke(terminate=True) stops it (on a prefork pool)."""
+    BODIES_RUN.add(self.request.id)
+    self.start_step(1)
+    time.sleep(seconds)
+    self.end_step()
+
+
+@app.task(bind=True, base=DetailTask, name="gru.checks_itself", steps=[(1, "Think")])
+def checks_itself(self, name, timeout=60.0):
+    """Waits at a gate, then asks ``self.cancel_requested`` itself (no helper between)."""
+    self.start_step(1)
+    if not gate(name).wait(timeout):
+        raise TimeoutError(f"nobody opened the gate {name!r}")
+    if self.cancel_requested:
+        return "saw it"
+    return "did not see it"

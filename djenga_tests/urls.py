@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("launch/", views.launch, name="launch"),
     path("launch/nested/", views.launch_nested, name="launch-nested"),
+    path("launch/export/", views.launch_export, name="launch-export"),
     path("djenga/", include("djenga.urls")),
     path("admin/", admin.site.urls),
     path("react/", views.react_page, name="react"),

@@ -12,6 +12,10 @@ from .tasks import steal_the_moon
 #: Seconds each of Gru's moves takes in the demo, so the steps are visible.
 DEMO_PACE = 1.0
 SESSION_KEY = "djenga_demo_tasks"
+#: The tasks of SESSION_KEY that are exports: their widget may cancel them.
+EXPORTS_KEY = "djenga_demo_exports"
+#: The demo's nested-step exports (a subset of SESSION_KEY's tasks), labelled as such.
+NESTED_KEY = "djenga_demo_nested"
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -20,8 +24,12 @@ def index(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task")
     if task_id not in launched:
         task_id = launched[-1] if launched else None
-    nested = task_id in request.session.get(NESTED_KEY, [])
-    return render(request, "djenga_tests/index.html", {"task_id": task_id, "nested": nested})
+    context = {
+        "task_id": task_id,
+        "nested": task_id in request.session.get(NESTED_KEY, []),
+        "cancellable": task_id in request.session.get(EXPORTS_KEY, []),
+    }
+    return render(request, "djenga_tests/index.html", context)
 
 
 @require_POST
@@ -33,10 +41,6 @@ def launch(request: HttpRequest) -> HttpResponse:
     return redirect(f"/?task={result.id}")
 
 
-#: The demo's nested-step exports (a subset of SESSION_KEY's tasks), labelled as such.
-NESTED_KEY = "djenga_demo_nested"
-
-
 @require_POST
 def launch_nested(request: HttpRequest) -> HttpResponse:
     """Launch the nested-step example, ``demo.nested_export`` (docs/api.md, "Nested steps")."""
@@ -45,6 +49,19 @@ def launch_nested(request: HttpRequest) -> HttpResponse:
     pace = max(0.0, min(float(request.POST.get("pace", DEMO_PACE)), 5.0))
     result = nested_export.delay(rows=5, pace=pace / 2)
     for key in (SESSION_KEY, NESTED_KEY):
+        request.session[key] = [*request.session.get(key, [])[-19:], result.id]
+    return redirect(f"/?task={result.id}")
+
+
+@require_POST
+def launch_export(request: HttpRequest) -> HttpResponse:
+    """Launch the cancellable export: its widget gets a token that grants cancel."""
+    from .tasks import export_rows
+
+    rows = max(1, min(int(request.POST.get("rows", 100)), 10_000))
+    seconds = max(0.0, min(float(request.POST.get("seconds", 30.0)), 600.0))
+    result = export_rows.delay(rows, seconds)
+    for key in (SESSION_KEY, EXPORTS_KEY):
         request.session[key] = [*request.session.get(key, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
 

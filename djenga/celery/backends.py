@@ -155,9 +155,11 @@ class RedisDetailBackend(RedisBackend):
         try:
             store, expires = self.store, self.expires  # in the try: a cluster may be away
             if snapshot.get("state") not in _RETRIED_STATES:  # the hot path: one call, no retry
-                seq = store.publish(
+                seq, cancel = store.publish_seen(
                     task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
                 )
+                if cancel is not None:
+                    detail.cancel = cancel  # the task sees it at its next helper call
             else:
 
                 def publish() -> int:

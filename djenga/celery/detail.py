@@ -224,6 +224,9 @@ class TaskDetail:
         #: counts: it may have been applied). The next write's seq is above it, even on
         #: a server that lost the last writes, so no watcher holds a seq that is reused.
         self.seq_floor = 0
+        #: The cancel request stored for the task, as the last publication read it (None:
+        #: none); :class:`~djenga.celery.tasks.DetailTask` ends the run when it sees one.
+        self.cancel: dict[str, Any] | None = None
 
     # -- queries -------------------------------------------------------------------------
 

@@ -31,7 +31,10 @@
 --          channels carry the keys' hash tag), 0 with PUBLISH
 -- ARGV[17..] events: JSON objects without seq
 --
--- Returns the new seq, or -1 if the write was refused.
+-- Returns the new seq, or -1 if the write was refused; when a cancel request is stored
+-- in the task hash (field 'cancel', written by action.lua), {seq, cancel request JSON}:
+-- the writer learns of it in the round trip it makes anyway, and every snapshot carries
+-- it as its "cancel" field.
 local only_if_seq = ARGV[14]
 if only_if_seq ~= '' then
   if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('HGET', KEYS[1], 'seq') ~= only_if_seq then
@@ -39,7 +42,7 @@ if only_if_seq ~= '' then
   end
 end
 local attempt = tonumber(ARGV[8])
-local stored = redis.call('HMGET', KEYS[1], 'epoch', 'attempt')
+local stored = redis.call('HMGET', KEYS[1], 'epoch', 'attempt', 'cancel')
 local stored_attempt = tonumber(stored[2]) or 0
 if attempt < stored_attempt then
   return -1
@@ -60,7 +63,12 @@ if seq == 1 or not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-local snap = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
+local cancel = stored[3]
+local snap = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",'
+if cancel then
+  snap = snap .. '"cancel":' .. cancel .. ','
+end
+snap = snap .. string.sub(ARGV[1], 2)
 redis.call('HSET', KEYS[1], 'snap', snap)
 local maxlen = ARGV[3]
 for i = 17, #ARGV do
@@ -89,4 +97,7 @@ end
 local publish = ARGV[16] == '1' and 'SPUBLISH' or 'PUBLISH'
 redis.call(publish, ARGV[11], snap)
 redis.call(publish, ARGV[12], snap)
+if cancel then
+  return {seq, cancel}
+end
 return seq

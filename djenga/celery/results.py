@@ -43,6 +43,16 @@ class AsyncDetailedResult(AsyncResult):
         snapshot with no steps."""
         return self.detail_backend.get_detail_or_lost(self.id)
 
+    def cancel(self, by: str = "python") -> str:
+        """Ask the task to stop (cooperative cancel, docs/api.md): a running DetailTask
+        ends REVOKED at its next step helper, a queued one never starts. ``by`` is who the
+        timeline and the REVOKED reason name. Returns the outcome: ``"requested"``,
+        ``"queued"`` or ``"final"`` (it had already ended; nothing was done)."""
+        from ..actions import cancel
+
+        store = self.detail_backend.store
+        return cancel(self.id, by=by, staff=True, via="python", store=store, app=self.app).outcome
+
     @property
     def steps(self) -> list[dict[str, Any]]:
         """The task's steps, in order, as in ``details()["steps"]``."""

@@ -13,6 +13,7 @@ from traceback import format_exception
 from typing import Any, ClassVar
 
 from celery import Task
+from celery.exceptions import Ignore
 from celery.utils import uuid
 from celery.utils.saferepr import saferepr
 from django.utils.functional import Promise
@@ -30,12 +31,28 @@ from .detail import (
     validate_step_declarations,
 )
 
-__all__ = ["DetailTask", "Step", "TaskDetail"]
+__all__ = ["DetailTask", "Step", "TaskCancelled", "TaskDetail"]
 
 logger = logging.getLogger(__name__)
 
 #: States of a stored snapshot that a new run under the same id follows as its next attempt.
 RERUN_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "LOST"})
+
+
+class TaskCancelled(Ignore):
+    """Raised by a :class:`DetailTask`'s helpers (``start_step``, ``update_step``,
+    ``end_step``, ``raise_if_cancelled``) once a cancel request is stored for the run.
+
+    By then the task is recorded REVOKED (Celery's ``mark_as_revoked``, whose reason says
+    who cancelled it and when); as Celery's ``Ignore``, it tells the worker to store
+    nothing else. Let it propagate: clean up in ``finally`` blocks, not ``except``.
+    """
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        from ..actions import cancel_reason
+
+        self.cancel = request
+        super().__init__(cancel_reason(request))
 
 
 class DetailTask(Task):
@@ -73,6 +90,7 @@ class DetailTask(Task):
         with reporter.detail.lock:
             reporter.detail.start_step(key, desc)
         reporter.publish()
+        self._stop_if_cancelled()
 
     def update_step(
         self,
@@ -88,6 +106,7 @@ class DetailTask(Task):
         with reporter.detail.lock:
             reporter.detail.update_step(key, msg, done=done, total=total)
         reporter.publish(coalesce=True)
+        self._stop_if_cancelled()
 
     def end_step(self, key: StepKey | None = None) -> None:
         """End the running step as done."""
@@ -95,6 +114,41 @@ class DetailTask(Task):
         with reporter.detail.lock:
             reporter.detail.end_step(key)
         reporter.publish()
+        self._stop_if_cancelled()
+
+    # -- cooperative cancel (docs/api.md, "Cancel") ----------------------------------------
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether someone asked to cancel this run. The helpers above learn it from the
+        round trip they make anyway; this asks Redis (one HGET) when they have not."""
+        reporter = self._reporter
+        if reporter.detail.cancel is None and reporter.backend is not None:
+            try:
+                reporter.detail.cancel = reporter.backend.store.cancel_request(self.request.id)
+            except (RedisError, OSError) as exc:
+                reporter.backend._warn_unreachable(self.request.id, exc)
+        return reporter.detail.cancel is not None
+
+    def raise_if_cancelled(self) -> None:
+        """End the run as REVOKED (raise :class:`TaskCancelled`) if a cancel was requested;
+        for a long stretch of work between two helper calls."""
+        if self.cancel_requested:
+            self._end_cancelled()
+
+    def _stop_if_cancelled(self) -> None:
+        if self._reporter.detail.cancel is not None:
+            self._end_cancelled()
+
+    def _end_cancelled(self) -> None:
+        reporter = self._reporter
+        cancel = reporter.detail.cancel or {}
+        reporter.close()
+        leases.drop(self.request.id)
+        error = TaskCancelled(cancel)
+        if reporter.backend is not None:
+            reporter.backend.mark_as_revoked(self.request.id, str(error), request=self.request)
+        raise error
 
     @contextlib.contextmanager
     def step(self, key: StepKey, desc: str | None = None) -> Iterator[None]:
@@ -169,6 +223,9 @@ class DetailTask(Task):
             # after its worker died) is the next attempt: watchers see it start over.
             if previous is not None and previous.get("state") in RERUN_STATES:
                 detail.attempt = max(detail.attempt, int(previous.get("attempt") or 1) + 1)
+            if previous is not None and isinstance(previous.get("cancel"), dict):
+                detail.cancel = previous["cancel"]  # cancelled while queued: never starts
+                self._end_cancelled()
             if self.steps:
                 keys = [k for k, _ in declared_steps(self.steps)]
                 detail.expect({k: expected[str(k)] for k in keys if str(k) in expected})
@@ -180,6 +237,7 @@ class DetailTask(Task):
         reporter.publish()
         if backend is not None:
             leases.keep(backend, task_id)
+        self._stop_if_cancelled()  # the STARTED write read a request stored meanwhile
 
     def apply_async(
         self,

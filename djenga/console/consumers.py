@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from channels.db import database_sync_to_async
 
-from .. import wire
+from .. import actions, wire
 from ..conf import get_settings
-from ..live.auth import current_user, is_staff
-from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, GuardedConsumer
+from ..errors import InvalidTaskId
+from ..keys import validate_task_id
+from ..live.auth import Viewer, current_user, is_staff
+from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, GuardedConsumer, act_for
 from ..live.hub import Frame, get_hub
 from ..wire import encode
 
@@ -46,9 +49,9 @@ def frames_of(head: str, texts: list[str], rest: str = _TASKS_OPEN) -> list[str]
 
 
 class ConsoleConsumer(GuardedConsumer):
-    """``ws/djenga/console/``: ``{"v": 1, "type": "tasks", "reset": true, "tasks": [...]}``
+    """``ws/djenga/console/``: ``{"v": 2, "type": "tasks", "reset": true, "tasks": [...]}``
     with the most recent tasks (newest first; if they do not fit one frame, the older ones
-    follow in ``"append": true`` frames), then ``{"v": 1, "type": "tasks", "tasks": [...]}``
+    follow in ``"append": true`` frames), then ``{"v": 2, "type": "tasks", "tasks": [...]}``
     with the ones that changed, at most every :data:`BATCH_INTERVAL` seconds, newest snapshot per
     task. Staff only, re-checked every ``DJENGA_REAUTHORISE_INTERVAL`` seconds."""
 
@@ -78,7 +81,25 @@ class ConsoleConsumer(GuardedConsumer):
         return is_staff(current_user(self.scope))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.close(code=CLOSE_BAD_FRAME)  # the console stream takes no input
+        """The console takes one kind of input: ``{"type": "action", "action": "cancel" |
+        "revoke" | "terminate" | "retry", "task_id": "…"}``, answered by an ``action`` frame
+        (docs/protocol.md). Anything else closes with 4400; a user no longer staff, 4403."""
+        try:
+            message = json.loads(text_data or "")
+            if not (isinstance(message, dict) and message.get("type") == "action"):
+                raise ValueError("the console takes only action frames")
+            action, task_id = message.get("action"), validate_task_id(message.get("task_id"))
+            if action not in actions.ACTIONS:
+                raise ValueError("unknown action")
+        except (ValueError, InvalidTaskId):
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        if not await self.still_authorised():
+            return
+        answer = await database_sync_to_async(act_for)(
+            self.scope, Viewer(staff=True), action, task_id, via="console"
+        )
+        await self.send(text_data=encode(answer))
 
     async def disconnect(self, code: int) -> None:
         self.stop_rechecks()

@@ -17,6 +17,7 @@ _LABELS = {
     "step_updated": gettext_lazy("Update"),
     "step_ended": gettext_lazy("Step ended"),
     "finished": gettext_lazy("Finished"),
+    "action": gettext_lazy("Action"),
 }
 
 
@@ -34,6 +35,7 @@ class TimelineRow:
     text: str
     attempt: int
     duration: float | None  # on step_ended: how long the step ran
+    new_task_id: str | None = None  # on a retry action: the task it sent
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -82,6 +84,8 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
             text = str(event.get("state") or "")
             if error:
                 text += f": {error.get('type')}: {error.get('message')}"
+        elif kind == "action":
+            text = _action_text(event)
         else:
             text = ""
         rows.append(
@@ -96,9 +100,22 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 text=text,
                 attempt=attempt,
                 duration=duration,
+                new_task_id=event.get("new_task_id") if kind == "action" else None,
             )
         )
     return rows
+
+
+def _action_text(event: dict[str, Any]) -> str:
+    """ "cancel by alice (console)"; a retry also names the new task's id."""
+    text = _("%(action)s by %(by)s (%(via)s)") % {
+        "action": event.get("action"),
+        "by": event.get("by") or "?",
+        "via": event.get("via") or "?",
+    }
+    if event.get("new_task_id"):
+        text += " → " + str(event["new_task_id"])
+    return text
 
 
 def _clock(at: Any) -> str:

@@ -11,9 +11,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from ..actions import RETRYABLE_STATES
 from ..connection import read_events, read_snapshot
 from ..keys import validate_task_id
-from ..wire import TaskState
+from ..wire import TaskState, is_final
 from .timeline import build_timeline
 
 
@@ -58,6 +59,8 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
             private=snapshot.get("private") or {},
             timeline=timeline,
             last_seq=timeline[-1].seq if timeline else 0,
+            snapshot_is_final=is_final(snapshot),
+            retryable=snapshot.get("state") in RETRYABLE_STATES,
         ),
     )
 

@@ -22,17 +22,30 @@ MAX_GROUP_SIZE = 500
 
 @dataclass(frozen=True)
 class Viewer:
-    """An authorised watcher; ``staff`` viewers also see private fields (tracebacks …)."""
+    """An authorised watcher; ``staff`` viewers also see private fields (tracebacks …)
+    and may take every action; ``can_cancel``: a customer's token was minted with
+    ``cancel=True`` (staff need none)."""
 
     staff: bool
+    can_cancel: bool = False
+
+    def may(self, action: str) -> bool:
+        """Whether this viewer may take ``action`` (:func:`djenga.actions.may`)."""
+        from ..actions import may
+
+        return may(self.staff, self.can_cancel, action)
 
 
-def make_token(task_id: str, user: Any = None) -> str:
+def make_token(task_id: str, user: Any = None, *, cancel: bool = False) -> str:
     """A token that lets its holder watch ``task_id`` for ``DJENGA_TOKEN_MAX_AGE`` seconds.
 
-    With a ``user``, only that (logged-in) user may use it.
+    With a ``user``, only that (logged-in) user may use it. With ``cancel=True``, its
+    holder may also cancel the task (docs/api.md, "Cancel").
     """
-    return signing.dumps({"t": validate_task_id(task_id), "u": _user_id(user)}, salt=_SALT)
+    claims: dict[str, Any] = {"t": validate_task_id(task_id), "u": _user_id(user)}
+    if cancel:
+        claims["c"] = 1
+    return signing.dumps(claims, salt=_SALT)
 
 
 def _user_id(user: Any) -> str | None:
@@ -78,7 +91,7 @@ def authorise(user: Any, token: str | None, task_id: str) -> Viewer | None:
     (and, if the token names a user, to be that user). ``None`` means refused.
     """
     if is_staff(user):
-        return Viewer(staff=True)
+        return Viewer(staff=True)  # staff may take every action (djenga.actions.may)
     if not token:
         return None
     try:
@@ -89,7 +102,7 @@ def authorise(user: Any, token: str | None, task_id: str) -> Viewer | None:
         return None
     if claims.get("u") is not None and _user_id(user) != claims["u"]:
         return None
-    return Viewer(staff=False)
+    return Viewer(staff=False, can_cancel=claims.get("c") == 1)
 
 
 def current_user(scope: dict[str, Any]) -> Any:

@@ -11,9 +11,10 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
-from .. import wire
+from .. import actions, wire
 from ..conf import get_settings
 from ..errors import InvalidTaskId
 from ..keys import validate_task_id
@@ -128,6 +129,8 @@ class TaskProgressConsumer(GuardedConsumer):
     recovers = True
     #: Whether frames may bypass ASGI ``send`` where the server allows it (daphne).
     direct_send = True
+    #: Whether the socket takes ``{"type": "action"}`` frames (one task's socket does).
+    takes_actions = True
     _direct = False
     _sending = False
 
@@ -249,6 +252,9 @@ class TaskProgressConsumer(GuardedConsumer):
             if text_data is None:
                 raise ValueError("expected a text frame")
             message = json.loads(text_data)
+            if isinstance(message, dict) and message.get("type") == "action" and self.takes_actions:
+                await self._act(message)
+                return
             if not isinstance(message, dict) or message.get("type") != "resume":
                 raise ValueError("unknown message")
             seq = message.get("seq", 0)
@@ -265,6 +271,23 @@ class TaskProgressConsumer(GuardedConsumer):
             await self._recover()
         else:
             self._wake.set()
+
+    async def _act(self, message: dict[str, object]) -> None:
+        """``{"type": "action", "action": "cancel"}``: take the action on this socket's task
+        if the viewer may (else 4403, whether the task exists or not), answered by an
+        ``action`` frame (docs/protocol.md)."""
+        action = message.get("action")
+        if not isinstance(action, str) or action not in actions.ACTIONS:
+            raise ValueError("unknown action")
+        if not await self.still_authorised():
+            return
+        if not self.viewer.may(action):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        answer = await database_sync_to_async(act_for)(
+            self.scope, self.viewer, action, self.task_ids[0], via="widget"
+        )
+        await self.send(text_data=encode(answer))
 
     async def disconnect(self, code: int) -> None:
         self.stop_rechecks()
@@ -354,6 +377,7 @@ class GroupProgressConsumer(TaskProgressConsumer):
 
     recovers = False
     direct_send = False  # each viewer's group snapshot is composed for it: the pump sends
+    takes_actions = False  # an action names one task: its own socket, or the console
 
     def check_route(self) -> None:
         """The group route holds no task id."""
@@ -373,6 +397,29 @@ class GroupProgressConsumer(TaskProgressConsumer):
         members = [for_viewer(self._members[t].snapshot, staff=staff) for t in self.task_ids]
         snapshot = group_snapshot(members)
         return snapshot, encode(snapshot)
+
+
+def act_for(
+    scope: dict[str, object], viewer: Viewer, action: str, task_id: str, *, via: str
+) -> dict[str, object]:
+    """Take an authorised viewer's action (runs in a thread: Redis and the broker); the
+    answer frame, an ``ok: false`` one if it could not be done."""
+    user = current_user(scope) if viewer.staff else None
+    try:
+        result = actions.perform(
+            action,
+            task_id,
+            by=actions.actor(user, viewer.staff),
+            staff=viewer.staff,
+            can_cancel=viewer.can_cancel,
+            via=via,
+        )
+    except actions.ActionRefused as exc:
+        return actions.refusal_frame(action, exc.code)
+    except (RedisError, OSError, KombuError) as exc:
+        logger.warning("djenga relay: %s of %s failed (%s)", action, task_id, exc)
+        return actions.refusal_frame(action, "unavailable")
+    return result.frame()
 
 
 def _seq(frame: Frame) -> int:

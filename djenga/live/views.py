@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
+from .. import actions
 from ..connection import read_snapshot, read_snapshots
 from ..wire import for_viewer
 from ..wire import group_snapshot as build_group_snapshot
@@ -34,3 +37,28 @@ def group_snapshot(request: HttpRequest) -> JsonResponse:
     viewer, task_ids = granted
     members = [for_viewer(s, staff=viewer.staff) for s in read_snapshots(task_ids)]
     return JsonResponse(build_group_snapshot(members))
+
+
+@never_cache
+@require_POST
+def task_action(request: HttpRequest, task_id: str, action: str) -> JsonResponse:
+    """POST ``djenga/tasks/<task_id>/actions/<action>/`` (CSRF-protected; ``token`` in the
+    form or the query): take ``action`` (djenga/actions.py). 403 with the same body whether
+    the task exists or not when the viewer may not; else the ``action`` answer frame."""
+    viewer = authorise(request.user, request.POST.get("token") or request.GET.get("token"), task_id)
+    if viewer is None or not viewer.may(action):
+        return JsonResponse(FORBIDDEN, status=403)
+    try:
+        result = actions.perform(
+            action,
+            task_id,
+            by=actions.actor(request.user, viewer.staff),
+            staff=viewer.staff,
+            can_cancel=viewer.can_cancel,
+            via="console" if viewer.staff else "page",
+        )
+    except actions.ActionRefused as exc:
+        return JsonResponse(actions.refusal_frame(action, exc.code), status=409)
+    except (RedisError, OSError, KombuError):
+        return JsonResponse(actions.refusal_frame(action, "unavailable"), status=503)
+    return JsonResponse(result.frame())

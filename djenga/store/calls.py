@@ -245,3 +245,61 @@ def mean_durations(samples: Iterable[bytes]) -> dict[str, float]:
             if isinstance(seconds, (int, float)):
                 seen.setdefault(key, []).append(float(seconds))
     return {key: sum(values) / len(values) for key, values in seen.items()}
+
+
+# -- actions (cancel, revoke, terminate, retry): action.lua -------------------------------
+
+ACTION_LUA = resources.files("djenga.celery").joinpath("action.lua").read_text()
+
+#: The task hash's field that holds a cancel request (JSON: by, staff, at, via).
+CANCEL_FIELD = "cancel"
+
+#: What action.lua answers: the task was already final (nothing stored), the action was
+#: recorded on its snapshot, or it has no snapshot yet (queued): only the request is kept.
+ACTION_FINAL, ACTION_RECORDED, ACTION_QUEUED = 0, 1, 2
+
+
+def publish_reply(reply: Any) -> tuple[int, dict[str, Any] | None]:
+    """The seq and the stored cancel request (None: none) of a publish.lua reply."""
+    if isinstance(reply, list):
+        return int(reply[0]), cancel_of(reply[1])
+    return int(reply), None
+
+
+def cancel_of(raw: Any) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        return decode(raw)
+    except ValueError:
+        return {"by": None, "staff": False, "at": None, "via": None}
+
+
+def action_call(
+    names: RedisNames,
+    task_id: str,
+    event: dict[str, Any],
+    *,
+    cancel: dict[str, Any] | None,
+    expires: int,
+) -> Call:
+    """KEYS and ARGV of one action.lua call: record ``event`` in the task's log (and its
+    snapshot again under a new seq), and with ``cancel``, store the cancel request."""
+    settings = get_settings()
+    keys = [names.task(task_id).encode(), names.log(task_id).encode()]
+    args = [
+        b"1" if cancel is not None else b"0",  # 1 store the request
+        encode(cancel or {}),  # 2 request
+        encode(event),  # 3 event
+        int(expires or 0),  # 4 ttl
+        settings.EVENT_LOG_LENGTH,  # 5 maxlen
+        names.channel(task_id),  # 6 task channel
+        names.firehose_of(task_id),  # 7 all-tasks channel
+        b"1" if names.sharded else b"0",  # 8 sharded
+    ]
+    return keys, args
+
+
+def action_reply(reply: Any) -> tuple[int, dict[str, Any] | None]:
+    """The code (ACTION_*) and the stored cancel request of an action.lua reply."""
+    return int(reply[0]), cancel_of(reply[1])

@@ -21,17 +21,23 @@ import redis.asyncio
 from ..keys import RedisNames
 from ..wire import Snapshot, decode, encode
 from .calls import (
+    ACTION_LUA,
+    CANCEL_FIELD,
     DURATION_SAMPLES,
     DURATION_TTL,
     PUBLISH_LUA,
     REFUSED,
     Lookup,
     Since,
+    action_call,
+    action_reply,
+    cancel_of,
     durations_key,
     events_of,
     mean_durations,
     merge_recent,
     publish_call,
+    publish_reply,
     queue_read,
     queue_recent,
     queue_since,
@@ -49,6 +55,7 @@ class TaskStore:
         self.client = client
         self.names = names
         self._script = client.register_script(PUBLISH_LUA)
+        self._action = client.register_script(ACTION_LUA)
 
     # -- the writer ----------------------------------------------------------------------
 
@@ -65,10 +72,50 @@ class TaskStore:
         """Store, log, lease and publish one update (one EVALSHA); the new seq, or
         :data:`~djenga.store.REFUSED` for a write from an earlier attempt. The new seq is
         above ``floor`` (the highest the writer may have been given)."""
+        return self.publish_seen(
+            task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
+        )[0]
+
+    def publish_seen(
+        self,
+        task_id: str,
+        snapshot: Snapshot,
+        events: Sequence[dict[str, Any]],
+        *,
+        expires: int,
+        upkeep: bool = False,
+        floor: int = 0,
+    ) -> tuple[int, dict[str, Any] | None]:
+        """:meth:`publish`, also answering the task's stored cancel request (None: none),
+        which the same round trip reads."""
         keys, args = publish_call(
             self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
         )
-        return int(self._script(keys=keys, args=args))
+        return publish_reply(self._script(keys=keys, args=args))
+
+    def act(
+        self,
+        task_id: str,
+        event: dict[str, Any],
+        *,
+        cancel: dict[str, Any] | None = None,
+        expires: int = 0,
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Record an action (action.lua): ``event`` in the task's log and, with ``cancel``,
+        the cancel request; the code (``ACTION_*``) and the request stored."""
+        keys, args = action_call(self.names, task_id, event, cancel=cancel, expires=expires)
+        return action_reply(self._action(keys=keys, args=args))
+
+    def log_event(self, task_id: str, event: dict[str, Any]) -> None:
+        """Append ``event`` to the task's log under its current seq, without publishing (a
+        final task's retry: its snapshot stays as it ended)."""
+        seq = int(self.client.hget(self.names.task(task_id), "seq") or 0)
+        entry = {"e": encode({"seq": seq, **event})}
+        self.client.xadd(self.names.log(task_id), entry, id=f"{seq}-*")
+
+    def cancel_request(self, task_id: str) -> dict[str, Any] | None:
+        """The task's stored cancel request, or None."""
+        return cancel_of(self.client.hget(self.names.task(task_id), CANCEL_FIELD))
 
     def renew_leases(self, task_ids: Sequence[str], ttl: float) -> None:
         """Keep the leases of running tasks alive for ``ttl`` seconds, in one round trip."""
@@ -170,7 +217,7 @@ class TaskStore:
             return
         keys, args = lookup.lost
         lookup.lost = None
-        if int(self._script(keys=keys, args=args)) != REFUSED:
+        if publish_reply(self._script(keys=keys, args=args))[0] != REFUSED:
             lookup.recorded = True
             lookup.snapshot = self.stored(lookup.task_id) or lookup.snapshot
 
@@ -182,6 +229,7 @@ class AsyncTaskStore:
         self.client = client
         self.names = names
         self._script = client.register_script(PUBLISH_LUA)
+        self._action = client.register_script(ACTION_LUA)
 
     # -- the writer ----------------------------------------------------------------------
 
@@ -199,7 +247,29 @@ class AsyncTaskStore:
         keys, args = publish_call(
             self.names, task_id, snapshot, events, expires=expires, upkeep=upkeep, floor=floor
         )
-        return int(await self._script(keys=keys, args=args))
+        return publish_reply(await self._script(keys=keys, args=args))[0]
+
+    async def act(
+        self,
+        task_id: str,
+        event: dict[str, Any],
+        *,
+        cancel: dict[str, Any] | None = None,
+        expires: int = 0,
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Async :meth:`TaskStore.act`."""
+        keys, args = action_call(self.names, task_id, event, cancel=cancel, expires=expires)
+        return action_reply(await self._action(keys=keys, args=args))
+
+    async def log_event(self, task_id: str, event: dict[str, Any]) -> None:
+        """Async :meth:`TaskStore.log_event`."""
+        seq = int(await self.client.hget(self.names.task(task_id), "seq") or 0)
+        entry = {"e": encode({"seq": seq, **event})}
+        await self.client.xadd(self.names.log(task_id), entry, id=f"{seq}-*")
+
+    async def cancel_request(self, task_id: str) -> dict[str, Any] | None:
+        """Async :meth:`TaskStore.cancel_request`."""
+        return cancel_of(await self.client.hget(self.names.task(task_id), CANCEL_FIELD))
 
     async def renew_leases(self, task_ids: Sequence[str], ttl: float) -> None:
         """Async :meth:`TaskStore.renew_leases`."""
@@ -298,6 +368,6 @@ class AsyncTaskStore:
             return
         keys, args = lookup.lost
         lookup.lost = None
-        if int(await self._script(keys=keys, args=args)) != REFUSED:
+        if publish_reply(await self._script(keys=keys, args=args))[0] != REFUSED:
             lookup.recorded = True
             lookup.snapshot = await self.stored(lookup.task_id) or lookup.snapshot

@@ -50,9 +50,18 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
 
     Extra keyword arguments become attributes, e.g. ``label="Importing" stay=True``.
     Only render it for a task the current user may watch: the token grants that.
+    ``cancel=True`` mints a token that also grants cancelling the task, and the widget
+    shows a Cancel button (docs/widget.md, "Cancel").
     """
     request = context.get("request")
     user = getattr(request, "user", None)
+    cancel = attributes.pop("cancel", False) is True
+    if cancel:
+        attributes = {
+            "cancel": True,
+            "cancel_url": reverse("djenga:task-action", args=[task_id, "cancel"]),
+            **attributes,
+        }
     extra = format_html_join(
         "",
         ' {}="{}"',
@@ -68,7 +77,7 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
         _catalog_once(context),
         static("djenga/djenga-task-progress.js"),
         task_id,
-        make_token(task_id, user),
+        make_token(task_id, user, cancel=cancel),
         reverse("djenga:task-snapshot", args=[task_id]),
         extra,
     )

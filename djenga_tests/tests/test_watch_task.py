@@ -8,6 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -206,3 +207,40 @@ def test_a_nested_task_prints_its_running_path_and_its_sub_steps_indented(redis_
     assert outcome[2].startswith("    ✓ Write the CSV file — row 2 of 2 (2/2)")
     assert outcome[3].startswith("      ✓ Compress the file")
     assert outcome[4].startswith("  ✓ Mail the link")
+
+
+def test_the_cancel_key_cancels_the_task_being_watched(redis_server):
+    """stdin a real terminal (a pty): pressing c cancels; the task ends REVOKED, exit 1."""
+    import pty
+
+    from djenga.celery.results import AsyncDetailedResult
+
+    sent = tasks.export_rows.delay(200, 30.0)
+    result = AsyncDetailedResult(sent.id)
+    deadline = time.monotonic() + 20
+    while result.details()["current"] != 2:
+        assert time.monotonic() < deadline, "the export never reached step 2"
+        time.sleep(0.02)
+    leader, follower = pty.openpty()
+    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_task", sent.id, "--cancel-key"],
+        cwd=ROOT, env=env, stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    os.close(follower)
+    try:
+        deadline = time.monotonic() + 30
+        while result.details().get("cancel") is None and watcher.poll() is None:
+            assert time.monotonic() < deadline, "pressing c did not cancel"
+            os.write(leader, b"c")
+            time.sleep(0.3)
+        _out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        os.close(leader)
+    assert watcher.returncode == 1, err
+    assert "press c to cancel the task" in err and "cancel: requested" in err
+    details = result.details()
+    assert details["state"] == "REVOKED" and details["cancel"]["by"].endswith("(watch_task)")

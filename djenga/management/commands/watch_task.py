@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,8 +15,10 @@ from typing import Any
 from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
+from kombu.exceptions import KombuError
 from kombu.utils.url import maybe_sanitize_url
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...celery.results import AsyncDetailedResult
@@ -61,6 +66,12 @@ class Command(BaseCommand):
             f"(not sent yet, or still queued without declared steps) before exiting 1 "
             f"(default: {UNKNOWN_GRACE:g}).",
         )
+        parser.add_argument(
+            "--cancel-key",
+            action="store_true",
+            help="When stdin is a terminal, pressing c cancels the task (as manage.py "
+            "cancel_task does; the timeline names you, '(watch_task)').",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -74,6 +85,14 @@ class Command(BaseCommand):
         except NotADetailBackend as exc:
             raise CommandError(str(exc)) from exc
         snapshots = self._snapshots(result, options["timeout"], options["grace"])
+        with CancelKey(result, self.stderr) if options["cancel_key"] else contextlib.nullcontext():
+            final = self._show(result, snapshots, task_id, options)
+        if final is None or final.get("state") != TaskState.SUCCESS:
+            sys.exit(EXIT_FAILED)
+
+    def _show(
+        self, result: AsyncDetailedResult, snapshots: Any, task_id: str, options: Any
+    ) -> Snapshot | None:
         try:
             if options["json"]:
                 final = self._json_lines(snapshots)
@@ -91,8 +110,7 @@ class Command(BaseCommand):
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             self.stderr.write(unreachable_message(result, exc))
             sys.exit(EXIT_UNREACHABLE)
-        if final is None or final.get("state") != TaskState.SUCCESS:
-            sys.exit(EXIT_FAILED)
+        return final
 
     @staticmethod
     def _snapshots(
@@ -166,6 +184,70 @@ class Command(BaseCommand):
                 self.stdout.write(f"{error.get('type')}: {error.get('message')}")
                 self.stdout.flush()
         return last
+
+
+class CancelKey:
+    """While watching, a thread reads the terminal key by key (cbreak mode, restored on
+    exit): ``c`` cancels the task once (cooperative cancel, djenga.actions). Nothing when
+    stdin is not a terminal."""
+
+    def __init__(self, result: AsyncDetailedResult, out: Any) -> None:
+        self.result = result
+        self.out = out
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._saved: Any = None
+
+    def __enter__(self) -> CancelKey:
+        if not sys.stdin.isatty():
+            return self
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        self._saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        self.out.write(_("press c to cancel the task"))
+        self._thread = threading.Thread(target=self._read, args=(fd,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+        if self._saved is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+
+    def _read(self, fd: int) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _w, _x = select.select([fd], [], [], 0.2)
+            if not ready:
+                continue
+            key = os.read(fd, 1)
+            if not key:
+                return
+            if key in (b"c", b"C"):
+                try:
+                    outcome = self.result.cancel(by=f"{_login()} (watch_task)")
+                except (RedisError, OSError, KombuError) as exc:  # say it, keep watching
+                    self.out.write(_("could not cancel: %(error)s") % {"error": exc})
+                    continue
+                self.out.write(_("cancel: %(outcome)s") % {"outcome": outcome})
+                return
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "someone"
 
 
 def is_known(result: AsyncDetailedResult, snapshot: Snapshot) -> bool:

@@ -36,6 +36,13 @@ export class LiveConnection {
 
   start() { this._openSocket(); }
 
+  /** Send `message` (JSON) on the open socket; false if none is open (polling, reconnecting). */
+  send(message) {
+    if (!this._ws || this._ws.readyState !== 1 || this.mode !== 'websocket') return false;
+    this._ws.send(JSON.stringify(message));
+    return true;
+  }
+
   /** Nothing to connect to (no task, refused, final): report 'closed'. */
   markClosed() { this._setMode('closed'); }
 

@@ -27,7 +27,9 @@ export const CLOSE = Object.freeze({
 export const WIRE_VERSION = 2;
 
 /** Frame types (the `type` of a wire-format frame). */
-export const FRAME = Object.freeze({ SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks' });
+export const FRAME = Object.freeze({
+  SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks', ACTION: 'action',
+});
 
 const FINAL = new Set(FINAL_STATES);
 

@@ -1,6 +1,7 @@
 // The DjengaTaskProgress class: attributes in, a view (task or group) and a live connection
 // wired together, events out. The entry module (djenga-task-progress.js) defines the tag.
 
+import { CancelControl } from './cancel.js';
 import { CLOSE, FRAME, isFinalState, WIRE_VERSION } from './constants.js';
 import { LiveConnection } from './connection.js';
 import { findParts, TEMPLATE } from './dom.js';
@@ -23,6 +24,7 @@ export class DjengaTaskProgress extends HTMLElement {
     root.innerHTML = TEMPLATE;
     this._els = findParts(root);
     this._views = { task: new TaskView(this, this._els), group: new GroupView(this, this._els) };
+    this._cancel = new CancelControl(this, this._els.root, (message) => this._conn.send(message));
     this._conn = new LiveConnection({
       wsUrl: () => this._wsUrl(),
       pollUrl: () => this._url('poll'),
@@ -103,6 +105,7 @@ export class DjengaTaskProgress extends HTMLElement {
     this._els.tasks.hidden = !this._group;
     this._views.task.reset();
     this._views.group.reset();
+    this._cancel?.reset();
     delete this._els.fill.dataset.shown;
     this._snap = null;
     this._offset = null; // server clock minus client clock, in ms
@@ -173,6 +176,7 @@ export class DjengaTaskProgress extends HTMLElement {
     // group. The "recovery" message a reconnect may open with carries no state, so it is skipped.
     if (snap.type != null && snap.type !== (this._group ? FRAME.GROUP : FRAME.SNAPSHOT)) {
       if (snap.type === FRAME.RECOVERY) return;
+      if (snap.type === FRAME.ACTION) return this._cancel.answer(snap); // the answer to our Cancel
       const mode = this._group ? 'group' : 'task';
       console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'non-snapshot'} frame in ${mode} mode`);
       return;
@@ -232,6 +236,7 @@ export class DjengaTaskProgress extends HTMLElement {
   _render() {
     const ctx = this._context();
     const ticking = this._view.render(this._snap, ctx);
+    this._cancel.render(this._snap, ctx.t);
     if (ticking && !this._tick) this._tick = setInterval(() => this._view.renderClock(this._snap, this._context()), 1000);
     else if (!ticking) {
       clearInterval(this._tick);

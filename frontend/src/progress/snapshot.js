@@ -1,4 +1,4 @@
-// Pure helpers: what a wire-format v1 snapshot shows, as data and text in one language.
+// Pure helpers: what a wire-format snapshot (v1 or v2) shows, as data and text in one language.
 // No DOM and no connection here; every function takes a Translator (default English).
 
 import { isFinalState } from './constants.js';
@@ -155,7 +155,7 @@ export const stepsOf = (snap) => (Array.isArray(snap?.steps) ? snap.steps.filter
 const stateOf = (snap) => (typeof snap?.state === 'string' ? snap.state : '');
 
 /**
- * The percent to show: the server's (every v1 frame carries one), floored so 37.5 reads 37,
+ * The percent to show: the server's (every frame carries one), floored so 37.5 reads 37,
  * and 100 only for SUCCESS (anything else stops at 99, as on the server); null if absent.
  */
 export function shownPercent(snap) {
