@@ -20,7 +20,7 @@ from djenga import actions
 from djenga.celery.results import AsyncDetailedResult
 from djenga.console.timeline import build_timeline
 from djenga.live.auth import Viewer, authorise, make_token
-from djenga.wire import for_viewer
+from djenga.wire import WIRE_VERSION, for_viewer
 from djenga_tests import tasks
 
 from .fixtures import ROOT
@@ -226,7 +226,7 @@ def test_post_is_csrf_protected_and_cancels_with_a_cancel_token():
     answer = client.post(url, {"token": token}, HTTP_X_CSRFTOKEN=csrf)
     assert answer.status_code == 200
     assert answer.json() == {
-        "v": 1, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
+        "v": WIRE_VERSION, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
         "outcome": "requested",
     }  # fmt: skip
     details = final(result)
@@ -262,7 +262,7 @@ async def test_socket_action_with_a_cancel_token_cancels():
         seen.append(json.loads(output["text"]))
     answers = [frame for frame in seen if frame["type"] == "action"]
     assert answers == [
-        {"v": 1, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
+        {"v": WIRE_VERSION, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
          "outcome": "requested"},
     ]  # fmt: skip
     snapshots = [frame for frame in seen if frame["type"] == "snapshot"]
@@ -346,7 +346,7 @@ async def test_the_console_socket_takes_staff_actions_and_nothing_else():
         if frame["type"] == "action":
             break
     assert frame == {
-        "v": 1, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
+        "v": WIRE_VERSION, "type": "action", "action": "cancel", "task_id": sent.id, "ok": True,
         "outcome": "requested",
     }  # fmt: skip
     details = await sync_to_async(final)(result)
