@@ -55,6 +55,7 @@ class FrameType(StrEnum):
     GROUP = "group"  # a group of tasks (group_snapshot)
     RECOVERY = "recovery"  # the events a reconnecting client missed (docs/protocol.md)
     TASKS = "tasks"  # the console's list of tasks
+    WORKFLOW = "workflow"  # a chain or a chord, stage by stage (workflow_snapshot)
 
 
 def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
@@ -189,4 +190,68 @@ def group_snapshot(members: list[Snapshot]) -> Snapshot:
         counts=dict(Counter(states)),
         updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
         tasks=members,
+    )
+
+
+def stage_state(states: list[str]) -> str:
+    """A workflow stage's state: a one-task stage's is its task's; a group's, group_state."""
+    return states[0] if len(states) == 1 else group_state(states)
+
+
+def workflow_state(stage_states: Iterable[str]) -> str:
+    """A workflow's state: the first stage that ended other than SUCCESS ends it (a chain
+    runs nothing after a failed stage, a chord's body nothing after a failed header);
+    SUCCESS once every stage succeeded; PENDING until a stage has begun; else PROGRESS."""
+    states = list(stage_states)
+    for state in states:
+        if state in FINAL_STATES and state != TaskState.SUCCESS:
+            return state
+    if states and all(state == TaskState.SUCCESS for state in states):
+        return TaskState.SUCCESS.value
+    if any(state != TaskState.PENDING for state in states):
+        return TaskState.PROGRESS.value
+    return TaskState.PENDING.value
+
+
+def workflow_snapshot(stages: list[list[Snapshot]], *, floor: float = 0.0) -> Snapshot:
+    """One full snapshot of a workflow (a chain, a chord): its stages in order, each one
+    task or a group of tasks, with every task's snapshot as given (filter them first).
+
+    ``percent`` weighs every task of every stage the same (a chord of four and a body: each
+    task 20); 100 only on SUCCESS, at most 99 before, and never below ``floor`` (the highest
+    percent a watcher was shown: a retried task's new attempt starts its steps over).
+    ``current`` is the index of the first stage not yet SUCCESS (null once all are).
+    ``seq``/``epoch`` follow :func:`group_snapshot`, so :func:`is_newer` orders them too.
+    """
+    members = [member for stage in stages for member in stage]
+    parts = []
+    for index, tasks in enumerate(stages):
+        states = [str(task.get("state")) for task in tasks]
+        percents = [float(task.get("percent") or 0.0) for task in tasks]
+        parts.append(
+            {
+                "index": index,
+                "state": stage_state(states) if states else TaskState.PENDING.value,
+                "percent": round(sum(percents) / len(percents), 2) if percents else 0.0,
+                "total": len(tasks),
+                "tasks": tasks,
+            }
+        )
+    state = workflow_state(part["state"] for part in parts)
+    percents = [float(member.get("percent") or 0.0) for member in members]
+    percent = round(sum(percents) / len(percents), 2) if percents else 0.0
+    percent = 100.0 if state == TaskState.SUCCESS else min(99.0, max(percent, floor))
+    epochs = "|".join(str(member.get("epoch")) for member in members)
+    current = next((p["index"] for p in parts if p["state"] != TaskState.SUCCESS), None)
+    return frame(
+        FrameType.WORKFLOW,
+        seq=sum(int(member.get("seq") or 0) for member in members),
+        epoch=hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        state=state,
+        percent=percent,
+        total=len(members),
+        current=current,
+        counts=dict(Counter(str(member.get("state")) for member in members)),
+        updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        stages=parts,
     )

@@ -7,9 +7,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ..connection import read_snapshot, read_snapshots
+from ..errors import InvalidTaskId
+from ..keys import validate_task_id
 from ..wire import for_viewer
 from ..wire import group_snapshot as build_group_snapshot
-from .auth import authorise, authorise_group
+from ..wire import workflow_snapshot as build_workflow_snapshot
+from .auth import authorise, authorise_group, authorise_workflow
 
 FORBIDDEN = {"error": "forbidden"}
 
@@ -34,3 +37,24 @@ def group_snapshot(request: HttpRequest) -> JsonResponse:
     viewer, task_ids = granted
     members = [for_viewer(s, staff=viewer.staff) for s in read_snapshots(task_ids)]
     return JsonResponse(build_group_snapshot(members))
+
+
+@never_cache
+@require_GET
+def workflow_snapshot(request: HttpRequest) -> JsonResponse:
+    """GET ``djenga/workflows/?token=…``: the workflow's snapshot, as the WebSocket sends it
+    (without the WebSocket's per-connection floor: a poller keeps its own highest)."""
+    granted = authorise_workflow(request.user, request.GET.get("token"))
+    if granted is None:
+        return JsonResponse(FORBIDDEN, status=403)
+    viewer, stages = granted
+    try:
+        ids = [validate_task_id(task_id) for stage in stages for task_id in stage]
+    except InvalidTaskId:
+        return JsonResponse(FORBIDDEN, status=403)
+    unique = list(dict.fromkeys(ids))
+    read = dict(zip(unique, read_snapshots(unique), strict=True))
+    members = [
+        [for_viewer(read[task_id], staff=viewer.staff) for task_id in stage] for stage in stages
+    ]
+    return JsonResponse(build_workflow_snapshot(members))

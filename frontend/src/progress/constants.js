@@ -24,7 +24,9 @@ export const CLOSE = Object.freeze({
 });
 
 /** Frame types (the `type` of a wire-format v1 frame). */
-export const FRAME = Object.freeze({ SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks' });
+export const FRAME = Object.freeze({
+  SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks', WORKFLOW: 'workflow',
+});
 
 const FINAL = new Set(FINAL_STATES);
 

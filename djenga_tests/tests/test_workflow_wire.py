@@ -1,0 +1,94 @@
+"""The workflow frame and its state rules (djenga.wire.workflow_snapshot): pure, no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from djenga.wire import (
+    FrameType,
+    is_final,
+    is_newer,
+    pending_snapshot,
+    stage_state,
+    workflow_snapshot,
+    workflow_state,
+)
+
+
+def task(task_id: str, state: str, percent: float = 0.0, seq: int = 1, epoch: str = "e") -> dict:
+    return dict(
+        pending_snapshot(task_id), state=state, percent=percent, seq=seq, epoch=epoch,
+        updated_at=100.0 + seq,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        (["PENDING", "PENDING", "PENDING"], "PENDING"),
+        (["PROGRESS", "PENDING", "PENDING"], "PROGRESS"),
+        (["SUCCESS", "PENDING", "PENDING"], "PROGRESS"),  # between two stages
+        (["SUCCESS", "RETRY", "PENDING"], "PROGRESS"),
+        (["SUCCESS", "FAILURE", "PENDING"], "FAILURE"),  # later stages never run
+        (["REVOKED", "PENDING"], "REVOKED"),
+        (["SUCCESS", "LOST", "PENDING"], "LOST"),
+        (["SUCCESS", "SUCCESS", "SUCCESS"], "SUCCESS"),
+        ([], "PENDING"),
+    ],
+)
+def test_workflow_state(states, expected):
+    assert workflow_state(states) == expected
+
+
+def test_a_stage_of_one_task_has_its_state_and_a_group_stage_the_group_rule():
+    assert stage_state(["RETRY"]) == "RETRY"
+    assert stage_state(["SUCCESS", "PROGRESS"]) == "PROGRESS"
+    assert stage_state(["SUCCESS", "FAILURE"]) == "FAILURE"
+    assert stage_state(["SUCCESS", "SUCCESS"]) == "SUCCESS"
+
+
+def test_the_frame_names_the_stages_in_order_with_their_tasks():
+    stages = [[task("a", "SUCCESS", 100)], [task("b", "PROGRESS", 50), task("c", "PENDING")]]
+    snap = workflow_snapshot(stages)
+    assert snap["v"] == 1 and snap["type"] == FrameType.WORKFLOW == "workflow"
+    assert snap["state"] == "PROGRESS" and snap["current"] == 1 and snap["total"] == 3
+    assert [s["index"] for s in snap["stages"]] == [0, 1]
+    assert [s["state"] for s in snap["stages"]] == ["SUCCESS", "PROGRESS"]
+    assert [s["percent"] for s in snap["stages"]] == [100.0, 25.0]
+    assert [[t["task_id"] for t in s["tasks"]] for s in snap["stages"]] == [["a"], ["b", "c"]]
+    assert snap["counts"] == {"SUCCESS": 1, "PROGRESS": 1, "PENDING": 1}
+    assert snap["updated_at"] == 101.0
+
+
+def test_every_task_weighs_the_same():
+    # A chord of four and a body: the header done, the body not begun -> 80.
+    header = [task(str(i), "SUCCESS", 100) for i in range(4)]
+    snap = workflow_snapshot([header, [task("body", "PENDING")]])
+    assert snap["percent"] == 80.0 and snap["state"] == "PROGRESS"
+
+
+def test_100_only_on_success_and_never_below_the_floor():
+    done = workflow_snapshot([[task("a", "SUCCESS", 100)], [task("b", "SUCCESS", 100)]])
+    assert done["percent"] == 100.0 and done["current"] is None and is_final(done)
+    almost = workflow_snapshot([[task("a", "SUCCESS", 100)], [task("b", "PROGRESS", 99)]])
+    assert almost["percent"] == 99.0
+    # A retried task starts its steps over: the watcher's floor holds the percent.
+    retried = workflow_snapshot([[task("a", "SUCCESS", 100)], [task("b", "STARTED", 0)]], floor=75)
+    assert retried["percent"] == 75.0
+    failed = workflow_snapshot([[task("a", "FAILURE", 50)], [task("b", "PENDING")]], floor=120)
+    assert failed["percent"] == 99.0 and failed["state"] == "FAILURE" and is_final(failed)
+
+
+def test_seq_and_epoch_order_workflow_frames():
+    first = workflow_snapshot([[task("a", "PROGRESS", 10, seq=2)], [pending_snapshot("b")]])
+    later = workflow_snapshot([[task("a", "PROGRESS", 20, seq=3)], [pending_snapshot("b")]])
+    assert is_newer(later, first["epoch"], first["seq"])
+    assert not is_newer(first, later["epoch"], later["seq"])
+    # The next stage's first write gives it an epoch: another epoch always replaces.
+    begun = workflow_snapshot([[task("a", "SUCCESS", 100, seq=3)], [task("b", "PENDING", seq=1)]])
+    assert begun["epoch"] != later["epoch"] and is_newer(begun, later["epoch"], later["seq"])
+
+
+def test_an_empty_workflow_is_pending():
+    snap = workflow_snapshot([])
+    assert snap["state"] == "PENDING" and snap["percent"] == 0.0 and snap["stages"] == []
