@@ -1,0 +1,133 @@
+"""<djenga-task-progress> retry countdowns and workflow mode (chains, chords) in a real
+headless Chromium against real daphne, worker and Redis."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from celery import chain, chord
+from test_widget import RECORD_EVENTS, mount, wait_final
+
+from djenga.live.auth import make_workflow_token
+from djenga_tests import tasks
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
+
+STATE_IS = "(state) => document.querySelector('djenga-task-progress')?.dataset.state === state"
+ETA_TEXT = (
+    "() => document.querySelector('djenga-task-progress')"
+    ".shadowRoot.querySelector('[part=eta]').textContent"
+)
+
+
+def mount_workflow(page, base_url: str, token: str, **attributes: str) -> None:
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(base_url + "/")
+    page.evaluate(
+        """async (attrs) => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+             document.body.append(el);
+           }""",
+        {"workflow-token": token, **attributes},
+    )
+
+
+def seconds_left(text: str) -> int:
+    match = re.fullmatch(r"Retrying in (\d+) seconds?", text)
+    assert match, text
+    return int(match.group(1))
+
+
+def test_a_retry_counts_down_then_the_next_attempt_runs_on_the_same_bar(page, daphne, artifacts):
+    sent = tasks.retry_later.delay(6.0)
+    mount(page, daphne.url, sent.id)
+    page.wait_for_function(STATE_IS, arg="RETRY", timeout=30_000)
+    widget = page.locator("djenga-task-progress")
+    first = seconds_left(page.evaluate(ETA_TEXT))
+    assert 1 <= first <= 6
+    assert widget.locator("[part=state]").inner_text() == "Retrying"
+    # It counts down on its own, between frames (no snapshot arrives while the retry waits).
+    page.wait_for_function(
+        f"() => {{ const m = ({ETA_TEXT})().match(/in (\\d+)/);"
+        f" return m && Number(m[1]) < {first}; }}",
+        timeout=10_000,
+    )
+    widget.screenshot(path=str(artifacts / "widget-retry.png"))
+    snapshot = wait_final(page, timeout_ms=30_000)
+    assert snapshot["state"] == "SUCCESS" and snapshot["attempt"] == 2
+    assert widget.locator("[part=count]").inner_text() == "Attempt 2"
+    assert page.evaluate(ETA_TEXT) == ""
+    assert widget.get_attribute("data-mode") == "task"
+
+
+def test_a_chain_of_three_shows_its_stages_each_with_its_steps(page, daphne):
+    sent = chain(tasks.stage.si(0.2), tasks.stage.si(0.2), tasks.stage.si(0.2)).apply_async()
+    mount_workflow(page, daphne.url, make_workflow_token(sent), label="Three stages")
+    widget = page.locator("djenga-task-progress")
+    page.wait_for_function(
+        "() => /^Stage [123] of 3$/.test(document.querySelector('djenga-task-progress')"
+        ".shadowRoot.querySelector('[part=count]').textContent)",
+        timeout=30_000,
+    )
+    snapshot = wait_final(page)
+    assert widget.get_attribute("data-mode") == "workflow"
+    assert snapshot["type"] == "workflow" and snapshot["state"] == "SUCCESS"
+    assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
+    stages = widget.locator("[part~=stage]")
+    assert stages.count() == 3
+    assert widget.locator("[part~=stage-success]").count() == 3
+    assert stages.nth(0).get_attribute("aria-label") == "Stage 1: gru.stage: Done"
+    assert widget.locator("[part~=stage-step-done]").count() == 6  # two steps per stage
+    assert "Pack the bananas" in stages.nth(2).inner_text()
+    assert widget.locator("[part=count]").inner_text() == "3 stages done"
+    events = page.evaluate("() => window.__djenga")
+    percents = [e for e in events if e["name"] == "djenga:update"]
+    assert percents and events[-1]["name"] == "djenga:done"
+
+
+def test_a_chord_of_four_and_a_body_is_one_bar_final_with_its_body(page, daphne, artifacts):
+    body = chord(tasks.stage.si(0.1 * i) for i in range(1, 5))(tasks.stage.si(0.2))
+    mount_workflow(page, daphne.url, make_workflow_token(body), label="Chord: four and a body")
+    snapshot = wait_final(page)
+    widget = page.locator("djenga-task-progress")
+    assert snapshot["state"] == "SUCCESS" and snapshot["total"] == 5
+    assert [s["total"] for s in snapshot["stages"]] == [4, 1]
+    assert widget.locator("[part~=stage]").count() == 2
+    assert widget.locator("[part~=stage-task]").count() == 5
+    assert widget.locator("[part~=stage-name]").all_inner_texts() == [
+        "Stage 1: 4 tasks",
+        "Stage 2: gru.stage",
+    ]
+    page.wait_for_timeout(600)  # let the bars finish their transitions
+    widget.screenshot(path=str(artifacts / "widget-workflow.png"))
+
+
+def test_a_chain_that_fails_in_its_second_stage_ends_failed(page, daphne, artifacts):
+    sent = chain(
+        tasks.stage.si(0.1), tasks.stage.si(0.1, fail=True), tasks.stage.si(0.1)
+    ).apply_async()
+    mount_workflow(page, daphne.url, make_workflow_token(sent))
+    snapshot = wait_final(page)
+    widget = page.locator("djenga-task-progress")
+    assert snapshot["state"] == "FAILURE"
+    assert widget.locator("[part=error]").inner_text() == "Stage 2 failed."
+    assert [s.get_attribute("data-state") for s in widget.locator("[part~=stage]").all()] == [
+        "SUCCESS",
+        "FAILURE",
+        "PENDING",
+    ]
+    assert int(page.get_by_role("progressbar").get_attribute("aria-valuenow")) < 100
+    page.wait_for_timeout(600)
+    widget.screenshot(path=str(artifacts / "widget-workflow-failed.png"))
+
+
+def test_a_forged_workflow_token_is_refused_4403(page, daphne):
+    mount_workflow(page, daphne.url, "forged")
+    page.wait_for_function("() => window.__djenga.some(e => e.name === 'djenga:error')")
+    events = page.evaluate("() => window.__djenga")
+    assert [e["code"] for e in events if e["name"] == "djenga:error"] == [4403]
+    error = page.locator("djenga-task-progress [part=error]")
+    assert error.inner_text() == "You are not allowed to watch these tasks."
