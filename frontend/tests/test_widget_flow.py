@@ -131,3 +131,38 @@ def test_a_forged_workflow_token_is_refused_4403(page, daphne):
     assert [e["code"] for e in events if e["name"] == "djenga:error"] == [4403]
     error = page.locator("djenga-task-progress [part=error]")
     assert error.inner_text() == "You are not allowed to watch these tasks."
+
+
+def test_the_console_counts_a_retry_down_in_the_step_column(page, daphne, artifacts):
+    from test_console import log_in
+
+    log_in(page, daphne.url)
+    page.goto(daphne.url + "/djenga/console/")
+    page.wait_for_selector("djenga-task-console[data-connection=websocket]")
+    sent = tasks.retry_later.delay(8.0)
+    row = page.locator(f"djenga-task-console tr[data-task-id='{sent.id}']")
+    row.wait_for(timeout=10_000)
+    page.wait_for_function(
+        "(id) => document.querySelector(`djenga-task-console tr[data-task-id='${id}']`)"
+        "?.dataset.state === 'RETRY'",
+        arg=sent.id,
+        timeout=30_000,
+    )
+    step = row.locator("td").nth(3)
+    first = seconds_left(step.inner_text())
+    assert 1 <= first <= 8
+    page.wait_for_function(
+        "([id, first]) => { const cell = document.querySelector("
+        "`djenga-task-console tr[data-task-id='${id}']`).cells[3];"
+        " const m = cell.textContent.match(/in (\\d+)/); return m && Number(m[1]) < first; }",
+        arg=[sent.id, first],
+        timeout=10_000,
+    )
+    page.locator("djenga-task-console").screenshot(path=str(artifacts / "console-retry.png"))
+    page.wait_for_function(
+        "(id) => document.querySelector(`djenga-task-console tr[data-task-id='${id}']`)"
+        "?.dataset.state === 'SUCCESS'",
+        arg=sent.id,
+        timeout=30_000,
+    )
+    assert "Retrying" not in step.inner_text()
