@@ -11,6 +11,8 @@ from . import views
 urlpatterns = [
     path("", views.index, name="index"),
     path("launch/", views.launch, name="launch"),
+    path("launch/retry/", views.launch_retry, name="launch-retry"),
+    path("launch/workflow/", views.launch_workflow, name="launch-workflow"),
     path("djenga/", include("djenga.urls")),
     path("admin/", admin.site.urls),
     path("react/", views.react_page, name="react"),

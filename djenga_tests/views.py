@@ -12,6 +12,7 @@ from .tasks import steal_the_moon
 #: Seconds each of Gru's moves takes in the demo, so the steps are visible.
 DEMO_PACE = 1.0
 SESSION_KEY = "djenga_demo_tasks"
+WORKFLOWS_KEY = "djenga_demo_workflows"
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -20,7 +21,9 @@ def index(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task")
     if task_id not in launched:
         task_id = launched[-1] if launched else None
-    return render(request, "djenga_tests/index.html", {"task_id": task_id})
+    workflows = request.session.get(WORKFLOWS_KEY, [])
+    workflow = workflows[-1] if workflows and request.GET.get("workflow") else None
+    return render(request, "djenga_tests/index.html", {"task_id": task_id, "workflow": workflow})
 
 
 @require_POST
@@ -30,6 +33,35 @@ def launch(request: HttpRequest) -> HttpResponse:
     result = steal_the_moon.delay(Gru(pace=max(0.0, min(pace, 5.0))), Moon())
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
+
+
+@require_POST
+def launch_retry(request: HttpRequest) -> HttpResponse:
+    """Launch a task that fails once and retries in 5 seconds: the widget counts down."""
+    from .tasks import retry_later
+
+    result = retry_later.delay(5.0)
+    request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
+    return redirect(f"/?task={result.id}")
+
+
+@require_POST
+def launch_workflow(request: HttpRequest) -> HttpResponse:
+    """Launch a chain of three stages, or a chord of four and a body (``kind=chord``), and
+    keep its stages in the session: the page shows them on one bar."""
+    from celery import chain, chord
+
+    from djenga.live.auth import workflow_stages
+
+    from .tasks import stage
+
+    if request.POST.get("kind") == "chord":
+        result = chord(stage.si(0.4 * i) for i in range(1, 5))(stage.si(0.5))
+    else:
+        result = chain(stage.si(0.6), stage.si(0.6), stage.si(0.6)).apply_async()
+    workflows = request.session.get(WORKFLOWS_KEY, [])[-9:]
+    request.session[WORKFLOWS_KEY] = [*workflows, workflow_stages(result)]
+    return redirect("/?workflow=1")
 
 
 # -- framework pages (frontend/tests/test_frameworks.py, docs/widget.md): React 19 and htmx,

@@ -166,3 +166,33 @@ def test_the_console_counts_a_retry_down_in_the_step_column(page, daphne, artifa
         timeout=30_000,
     )
     assert "Retrying" not in step.inner_text()
+
+
+@pytest.mark.parametrize(
+    ("button", "stages"), [("Run a chain of three", [1, 1, 1]), ("Run a chord of four", [4, 1])]
+)
+def test_the_demo_page_runs_a_workflow_on_one_bar(page, daphne, artifacts, button, stages):
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(daphne.url + "/")
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url("**/?workflow=*")
+    snapshot = wait_final(page, timeout_ms=30_000)
+    widget = page.locator("djenga-task-progress")
+    assert widget.get_attribute("data-mode") == "workflow"
+    assert widget.get_attribute("poll-url") == "/djenga/workflows/"
+    assert snapshot["state"] == "SUCCESS"
+    assert [s["total"] for s in snapshot["stages"]] == stages
+    assert widget.locator("[part=label]").inner_text() == "Gru's banana workflow"
+    if len(stages) == 2:
+        page.wait_for_timeout(600)  # let the bars finish their transitions
+        page.screenshot(path=str(artifacts / "demo-workflow.png"), full_page=True)
+
+
+def test_the_demo_page_retries_in_five_seconds(page, daphne):
+    page.goto(daphne.url + "/")
+    page.get_by_role("button", name="Retry in 5 seconds").click()
+    page.wait_for_url("**/?task=*")
+    page.wait_for_function(STATE_IS, arg="RETRY", timeout=30_000)
+    assert seconds_left(page.evaluate(ETA_TEXT)) <= 5
+    snapshot = wait_final(page, timeout_ms=30_000)
+    assert snapshot["state"] == "SUCCESS" and snapshot["attempt"] == 2
