@@ -31,6 +31,12 @@ def wait_for(predicate, timeout=20.0):
     raise AssertionError("condition not met in time")
 
 
+def finish(result) -> dict:
+    """Wait for a workflow to end by its snapshots (not ``.get()``, whose pending-result
+    subscriptions outlive the test's Redis and complain at exit)."""
+    return list(DetailedWorkflowResult(result).follow(timeout=30))[-1]
+
+
 async def open_workflow_socket(token: str | None) -> WebsocketCommunicator:
     from djenga_tests.asgi import application
 
@@ -85,12 +91,12 @@ def test_workflow_stages_of_a_chain_and_a_chord_walk_back_through_parents():
     stages = workflow_stages(sent)
     assert len(stages) == 3 and all(len(stage) == 1 for stage in stages)
     assert stages[-1] == [sent.id] and stages[0] == [sent.parent.parent.id]
-    sent.get(timeout=20)
+    finish(sent)
 
     body = chord(tasks.stage.si(0.01) for _ in range(4))(tasks.stage.si(0.01))
     stages = workflow_stages(body)
     assert [len(stage) for stage in stages] == [4, 1] and stages[1] == [body.id]
-    body.get(timeout=20)
+    finish(body)
 
 
 def test_a_workflow_token_is_bounded_and_signed():
@@ -129,7 +135,9 @@ async def test_a_chain_whose_middle_stage_fails_is_failure_and_the_socket_closes
     assert code == 1000
     final = frames[-1]
     assert final["state"] == "FAILURE"
-    assert [s["state"] for s in final["stages"]] == ["SUCCESS", "FAILURE", "PENDING"]
+    states = [s["state"] for s in final["stages"]]
+    # Celery then fails the rest of the chain too (Backend._fail_chain): either may be sent.
+    assert states[:2] == ["SUCCESS", "FAILURE"] and states[2] in ("PENDING", "FAILURE")
     assert final["current"] == 1 and final["percent"] < 100
 
 
@@ -170,7 +178,7 @@ async def test_an_expired_workflow_token_is_closed_4403(settings):
 
 def test_the_json_view_gives_the_workflow_snapshot_or_403(settings):
     sent = chain(tasks.stage.si(0.01), tasks.stage.si(0.01)).apply_async()
-    sent.get(timeout=20)
+    finish(sent)
     client = Client()
     token = make_workflow_token(sent)
     response = wait_for(
@@ -197,11 +205,10 @@ def test_detailed_workflow_result_follows_a_chord_to_its_end():
 
 
 def test_a_group_stage_inside_a_chain_is_one_stage():
-    sent = chain(
+    # Frozen, not sent: freeze() gives every task its id and links the results' parents.
+    frozen = chain(
         tasks.stage.si(0.01),
         group(tasks.stage.si(0.01), tasks.stage.si(0.01)),
         tasks.stage.si(0.01),
-    ).apply_async()
-    stages = workflow_stages(sent)
-    sent.get(timeout=20)
-    assert [len(stage) for stage in stages] == [1, 2, 1]
+    ).freeze()
+    assert [len(stage) for stage in workflow_stages(frozen)] == [1, 2, 1]

@@ -114,11 +114,10 @@ def test_a_chain_that_fails_in_its_second_stage_ends_failed(page, daphne, artifa
     widget = page.locator("djenga-task-progress")
     assert snapshot["state"] == "FAILURE"
     assert widget.locator("[part=error]").inner_text() == "Stage 2 failed."
-    assert [s.get_attribute("data-state") for s in widget.locator("[part~=stage]").all()] == [
-        "SUCCESS",
-        "FAILURE",
-        "PENDING",
-    ]
+    states = [s.get_attribute("data-state") for s in widget.locator("[part~=stage]").all()]
+    # Celery fails the rest of a chain too (Backend._fail_chain), just after the failed task:
+    # the last stage reads FAILURE or, if the frame went out in between, PENDING.
+    assert states[:2] == ["SUCCESS", "FAILURE"] and states[2] in ("PENDING", "FAILURE")
     assert int(page.get_by_role("progressbar").get_attribute("aria-valuenow")) < 100
     page.wait_for_timeout(600)
     widget.screenshot(path=str(artifacts / "widget-workflow-failed.png"))
