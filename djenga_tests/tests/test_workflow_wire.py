@@ -92,3 +92,55 @@ def test_seq_and_epoch_order_workflow_frames():
 def test_an_empty_workflow_is_pending():
     snap = workflow_snapshot([])
     assert snap["state"] == "PENDING" and snap["percent"] == 0.0 and snap["stages"] == []
+
+
+# -- workflow tokens (pure: signing only) ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_workflow_token_made_for_a_user_is_only_theirs():
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from djenga.live.auth import Viewer, authorise_workflow, make_workflow_token
+
+    alice = User.objects.create_user("alice")
+    bob = User.objects.create_user("bob")
+    staff = User.objects.create_user("sam", is_staff=True)
+    token = make_workflow_token([["a"], ["b", "c"]], alice)
+    assert authorise_workflow(alice, token) == (Viewer(staff=False), [["a"], ["b", "c"]])
+    assert authorise_workflow(bob, token) is None
+    assert authorise_workflow(AnonymousUser(), token) is None
+    # Staff need a workflow token too (as for groups), and then see everything.
+    assert authorise_workflow(staff, None) is None
+    anyone = make_workflow_token([["a"]])
+    assert authorise_workflow(staff, anyone) == (Viewer(staff=True), [["a"]])
+
+
+def test_a_workflow_token_is_no_group_or_task_token_and_the_reverse():
+    from django.contrib.auth.models import AnonymousUser
+
+    from djenga.live.auth import (
+        authorise,
+        authorise_group,
+        authorise_workflow,
+        make_group_token,
+        make_token,
+        make_workflow_token,
+    )
+
+    workflow = make_workflow_token([["a"]])
+    assert authorise_group(AnonymousUser(), workflow) is None
+    assert authorise(AnonymousUser(), workflow, "a") is None
+    assert authorise_workflow(AnonymousUser(), make_group_token(["a"])) is None
+    assert authorise_workflow(AnonymousUser(), make_token("a")) is None
+    assert authorise_workflow(AnonymousUser(), workflow + "x") is None
+
+
+def test_a_workflow_token_names_at_most_500_tasks():
+    from djenga.live.auth import MAX_GROUP_SIZE, make_workflow_token
+
+    make_workflow_token([[f"t{i}" for i in range(MAX_GROUP_SIZE - 1)], ["body"]])
+    with pytest.raises(ValueError, match="1 to 500 tasks"):
+        make_workflow_token([[f"t{i}" for i in range(MAX_GROUP_SIZE)], ["body"]])
+    with pytest.raises(ValueError):
+        make_workflow_token([["not a valid id!"]])

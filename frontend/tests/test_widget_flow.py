@@ -195,3 +195,28 @@ def test_the_demo_page_retries_in_five_seconds(page, daphne):
     assert seconds_left(page.evaluate(ETA_TEXT)) <= 5
     snapshot = wait_final(page, timeout_ms=30_000)
     assert snapshot["state"] == "SUCCESS" and snapshot["attempt"] == 2
+
+
+def test_a_stage_waiting_for_its_retry_counts_down_in_the_workflow(page, daphne, artifacts):
+    sent = chain(tasks.stage.si(0.05), tasks.retry_later.si(6.0)).apply_async()
+    mount_workflow(page, daphne.url, make_workflow_token(sent), label="Stage, then a retry")
+    status = page.locator("djenga-task-progress [part=stage-task-status]").nth(1)
+    page.wait_for_function(
+        "() => /^Retrying in \\d+ seconds?$/.test(document.querySelector('djenga-task-progress')"
+        ".shadowRoot.querySelectorAll('[part=stage-task-status]')[1]?.textContent)",
+        timeout=30_000,
+    )
+    first = seconds_left(status.inner_text())
+    page.wait_for_function(
+        "(first) => { const m = document.querySelector('djenga-task-progress').shadowRoot"
+        ".querySelectorAll('[part=stage-task-status]')[1].textContent.match(/in (\\d+)/);"
+        " return m && Number(m[1]) < first; }",
+        arg=first,
+        timeout=10_000,
+    )
+    widget = page.locator("djenga-task-progress")
+    assert widget.get_attribute("data-state") == "PROGRESS"  # a retry is not the end
+    widget.screenshot(path=str(artifacts / "widget-workflow-retry.png"))
+    snapshot = wait_final(page, timeout_ms=30_000)
+    assert snapshot["state"] == "SUCCESS"
+    assert snapshot["stages"][1]["tasks"][0]["attempt"] == 2
