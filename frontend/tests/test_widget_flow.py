@@ -220,3 +220,19 @@ def test_a_stage_waiting_for_its_retry_counts_down_in_the_workflow(page, daphne,
     snapshot = wait_final(page, timeout_ms=30_000)
     assert snapshot["state"] == "SUCCESS"
     assert snapshot["stages"][1]["tasks"][0]["attempt"] == 2
+
+
+def test_workflow_mode_polls_the_json_view_when_websockets_fail(page, daphne):
+    sent = chain(tasks.stage.si(0.1), tasks.stage.si(0.1)).apply_async()
+    mount_workflow(
+        page,
+        daphne.url,
+        make_workflow_token(sent),
+        **{"ws-url": "ws://127.0.0.1:9/", "poll-url": "/djenga/workflows/", "poll-interval": "200"},
+    )
+    snapshot = wait_final(page)
+    assert snapshot["type"] == "workflow" and snapshot["state"] == "SUCCESS"
+    assert page.locator("djenga-task-progress").get_attribute("data-connection") in (
+        "polling",
+        "closed",
+    )
