@@ -255,3 +255,54 @@ def workflow_snapshot(stages: list[list[Snapshot]], *, floor: float = 0.0) -> Sn
         updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
         stages=parts,
     )
+
+
+#: Most bytes of one workflow frame on a WebSocket: daphne's --websocket-max-message-size
+#: (64 KiB, docs/deployment.md) applies to what it sends too, as for the console's frames.
+MAX_WORKFLOW_FRAME = 60_000
+#: What a task of a slimmed workflow frame keeps (see :func:`fit_workflow`).
+_SLIM_TASK_KEYS = (
+    "v", "type", "seq", "epoch", "task_id", "name", "state", "updated_at", "started_at",
+    "ended_at", "attempt", "current", "percent", "eta", "error", "retry_at", "retry_in",
+)  # fmt: skip
+_BARE_TASK_KEYS = ("task_id", "name", "state", "percent", "attempt", "retry_at", "retry_in")
+
+
+def fit_workflow(snapshot: Snapshot, max_bytes: int = MAX_WORKFLOW_FRAME) -> tuple[Snapshot, str]:
+    """The workflow frame and its text, made to fit ``max_bytes`` (UTF-8).
+
+    As it is if it fits; else, one level after another until it fits, ``"slim": N`` says
+    how far it went: 1, the steps of the tasks outside the ``current`` stage are left out;
+    2, every task's steps; 3, the tasks outside the current stage keep only their id, name,
+    state, percent, attempt and retry fields; 4, every task does; 5, every task keeps only
+    its id, state and percent. Every level keeps the stages, their states and percents and
+    the workflow's own fields: the bar and the stage rows are always right.
+    """
+    text = encode(snapshot)
+    if len(text.encode()) <= max_bytes:
+        return snapshot, text
+    current = snapshot.get("current")
+    for level in range(1, _SLIM_LEVELS + 1):
+        stages = []
+        for stage in snapshot.get("stages") or ():
+            here = stage.get("index") == current
+            tasks = [_slim_task(task, level, here) for task in stage.get("tasks") or ()]
+            stages.append({**stage, "tasks": tasks})
+        slim = {**snapshot, "slim": level, "stages": stages}
+        text = encode(slim)
+        if len(text.encode()) <= max_bytes:
+            break
+    return slim, text
+
+
+_SLIM_LEVELS = 5
+
+
+def _slim_task(task: Snapshot, level: int, current_stage: bool) -> Snapshot:
+    if level == 1 and current_stage:
+        return task
+    if level >= 5:
+        return {key: task[key] for key in ("task_id", "state", "percent") if key in task}
+    if level == 4 or (level == 3 and not current_stage):
+        return {key: task[key] for key in _BARE_TASK_KEYS if key in task}
+    return {**{key: task[key] for key in _SLIM_TASK_KEYS if key in task}, "steps": []}

@@ -21,6 +21,7 @@ from ..wire import (
     Snapshot,
     encode,
     event_for_viewer,
+    fit_workflow,
     for_viewer,
     group_snapshot,
     is_final,
@@ -415,7 +416,7 @@ class WorkflowProgressConsumer(GroupProgressConsumer):
         ]
         snapshot = workflow_snapshot(stages, floor=self._floor)
         self._floor = float(snapshot["percent"])
-        return snapshot, encode(snapshot)
+        return fit_workflow(snapshot)  # under daphne's 64 KiB message limit
 
 
 def _seq(frame: Frame) -> int:

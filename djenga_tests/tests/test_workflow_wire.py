@@ -144,3 +144,50 @@ def test_a_workflow_token_names_at_most_500_tasks():
         make_workflow_token([[f"t{i}" for i in range(MAX_GROUP_SIZE)], ["body"]])
     with pytest.raises(ValueError):
         make_workflow_token([["not a valid id!"]])
+
+
+# -- frames under daphne's 64 KiB message limit --------------------------------------------
+
+
+def big_task(i: int, state: str) -> dict:
+    steps = [
+        {"key": k, "description": f"Step {k} of a long export " * 3, "state": "done"}
+        for k in range(1, 4)
+    ]
+    return dict(task(f"t-{i:04d}", state, 100 if state == "SUCCESS" else 40), steps=steps)
+
+
+@pytest.mark.parametrize("header", [10, 120, 300, 499])
+@pytest.mark.parametrize("running", ["header", "body"])
+def test_a_big_workflow_frame_is_slimmed_to_fit_and_keeps_what_the_bar_needs(header, running):
+    from djenga.wire import MAX_WORKFLOW_FRAME, encode, fit_workflow
+
+    state = "PROGRESS" if running == "header" else "SUCCESS"
+    stages = [[big_task(i, state) for i in range(header)], [big_task(9999, "PROGRESS")]]
+    full = workflow_snapshot(stages)
+    fitted, text = fit_workflow(full)
+    assert len(text.encode()) <= MAX_WORKFLOW_FRAME and text == encode(fitted)
+    if len(encode(full).encode()) <= MAX_WORKFLOW_FRAME:
+        assert fitted is full and "slim" not in fitted
+    else:
+        assert fitted["slim"] in (1, 2, 3, 4, 5)
+    for key in ("state", "percent", "current", "seq", "epoch", "total", "counts"):
+        assert fitted[key] == full[key]
+    assert [(s["state"], s["percent"], s["total"]) for s in fitted["stages"]] == [
+        (s["state"], s["percent"], s["total"]) for s in full["stages"]
+    ]
+    tasks = [t for s in fitted["stages"] for t in s["tasks"]]
+    assert [t["task_id"] for t in tasks] == [
+        t["task_id"] for s in full["stages"] for t in s["tasks"]
+    ]
+    assert all({"state", "percent"} <= set(t) for t in tasks)
+
+
+def test_the_current_stage_keeps_its_steps_first():
+    from djenga.wire import fit_workflow
+
+    stages = [[big_task(i, "SUCCESS") for i in range(150)], [big_task(9999, "PROGRESS")]]
+    fitted, _text = fit_workflow(workflow_snapshot(stages))
+    assert fitted["slim"] == 1
+    assert all(t["steps"] == [] for t in fitted["stages"][0]["tasks"])
+    assert len(fitted["stages"][1]["tasks"][0]["steps"]) == 3

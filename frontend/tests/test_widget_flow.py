@@ -236,3 +236,20 @@ def test_workflow_mode_polls_the_json_view_when_websockets_fail(page, daphne):
         "polling",
         "closed",
     )
+
+
+def test_a_chord_of_120_stays_under_daphnes_64_kib_frames(page, daphne):
+    """Its full frame is over 80 KB: daphne would fail the socket (1009) on every frame.
+    The consumer slims it (wire.fit_workflow), so the widget follows it to the end."""
+    body = chord(tasks.stage.si(0) for _ in range(120))(tasks.stage.si(0))
+    page.add_init_script(
+        "window.__closes = []; const WS = window.WebSocket; window.WebSocket = class extends WS {"
+        " constructor(...a) { super(...a); this.addEventListener('close', (e) =>"
+        " window.__closes.push(e.code)); } };"
+    )
+    mount_workflow(page, daphne.url, make_workflow_token(body))
+    snapshot = wait_final(page, timeout_ms=90_000)
+    assert snapshot["state"] == "SUCCESS" and snapshot["total"] == 121
+    assert [s["total"] for s in snapshot["stages"]] == [120, 1]
+    assert 1009 not in page.evaluate("() => window.__closes")
+    assert page.locator("djenga-task-progress [part~=stage-task]").count() == 121
