@@ -6,6 +6,7 @@
 //   connection.js  WebSocket with resume and backoff, JSON polling fallback
 //   dom.js         the shadow DOM template and its builders
 //   task-view.js   single-task mode; group-view.js: group mode
+//   workflow-view.js  workflow mode (chains, chords); countdown.js: retry countdowns
 //   element.js     the DjengaTaskProgress class that wires them together
 
 import { DjengaTaskProgress } from './progress/element.js';
@@ -15,6 +16,8 @@ import './progress/connection.js';
 import './progress/dom.js';
 import './progress/group-view.js';
 import './progress/task-view.js';
+import './progress/countdown.js';
+import './progress/workflow-view.js';
 
 export { DjengaTaskProgress };
 export { CLOSE, FINAL_STATES, STEP_STATES, TASK_STATES } from './progress/constants.js';
@@ -23,6 +26,8 @@ export {
   buildUrl, etaSeconds, formatElapsed, formatEta, isFinalState, isNewer, shownPercent, stepElapsedMs, stepProgress,
   summarize, summarizeGroup, summarizeMember, taskElapsedMs,
 } from './progress/snapshot.js';
+export { attemptText, formatRetry, retrySecondsLeft, retryText } from './progress/countdown.js';
+export { stageName, summarizeWorkflow } from './progress/workflow-view.js';
 
 if (!customElements.get('djenga-task-progress')) {
   customElements.define('djenga-task-progress', DjengaTaskProgress);
