@@ -2,7 +2,7 @@
 // fed by ws/djenga/console/; filterable by state and name, searchable by task id.
 
 import { CLOSE } from './progress/constants.js';
-import { retryText } from './progress/countdown.js';
+import { retryNow, retryText } from './progress/countdown.js';
 import { pageTranslator } from './progress/i18n.js';
 import { formatElapsed, isFinalState, stateLabel } from './progress/snapshot.js';
 
@@ -228,7 +228,7 @@ export class DjengaTaskConsole extends HTMLElement {
 
   /** A RETRY task's Step cell counts down to its next attempt ("Retrying in 12 seconds"). */
   _retryCountdown(task, cell) {
-    const countdown = retryText(task, Date.now() + this._offset, this._t);
+    const countdown = retryText(task, retryNow(this._offset), this._t);
     if (countdown && cell.textContent !== countdown) cell.textContent = countdown;
   }
 

@@ -253,3 +253,22 @@ def test_a_chord_of_120_stays_under_daphnes_64_kib_frames(page, daphne):
     assert [s["total"] for s in snapshot["stages"]] == [120, 1]
     assert 1009 not in page.evaluate("() => window.__closes")
     assert page.locator("djenga-task-progress [part~=stage-task]").count() == 121
+
+
+def test_a_page_opened_while_the_retry_waits_counts_what_is_left(page, daphne):
+    """The RETRY snapshot it reads is seconds old: the countdown is what is left of the
+    delay on the browser's clock, not the whole delay from the snapshot's updated_at."""
+    import time
+
+    from djenga.celery.results import AsyncDetailedResult
+
+    sent = tasks.retry_later.delay(20.0)
+    result = AsyncDetailedResult(sent.id)
+    deadline = time.monotonic() + 30
+    while result.details()["state"] != "RETRY":
+        assert time.monotonic() < deadline, "never retried"
+        time.sleep(0.05)
+    time.sleep(5)  # the stored snapshot is now at least 5 s old
+    mount(page, daphne.url, sent.id)
+    page.wait_for_function(STATE_IS, arg="RETRY", timeout=30_000)
+    assert seconds_left(page.evaluate(ETA_TEXT)) <= 15

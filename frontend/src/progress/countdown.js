@@ -2,10 +2,12 @@
 // second. Pure: no DOM; every function takes a Translator (default English).
 //
 // Clock skew: `retry_at` is on the worker's clock. The element keeps `offset`, the server's
-// clock minus the browser's, as the largest `updated_at - Date.now()` it has seen (a lower
-// bound), so `Date.now() + offset` is never before `updated_at`: the countdown starts at most
-// at `retry_in` (the delay the worker computed when it published) and never counts past 0,
-// however far the browser's clock is off.
+// clock minus the browser's, as the largest `updated_at - Date.now()` it has seen: a lower
+// bound, exact but for latency while snapshots are fresh, far too low for a snapshot read
+// long after it was written (a page opened while the retry waits). So the countdown runs on
+// `retryNow(offset)`, the later of the browser's clock and that estimate: never more than
+// `retry_in` (the delay the worker computed), never past 0; a browser clock that is ahead
+// of the worker's only makes "Retrying now…" come early.
 
 import { ENGLISH } from './i18n.js';
 import { num } from './snapshot.js';
@@ -22,6 +24,9 @@ export function retrySecondsLeft(snap, nowMs) {
   if (retryIn !== null) left = Math.min(left, retryIn);
   return Math.max(0, left);
 }
+
+/** The clock retry countdowns run on (ms): the browser's, or the server's estimate if later. */
+export const retryNow = (offset) => Date.now() + Math.max(0, offset ?? 0);
 
 /** "Retrying in 12 seconds", "Retrying in 3 minutes", "Retrying now…"; '' for no countdown. */
 export function formatRetry(seconds, t = ENGLISH) {

@@ -1,6 +1,6 @@
 // Single-task mode: the header, the overall bar and one row per step, ticking clocks between frames.
 
-import { attemptText, retryAnnouncement, retryText } from './countdown.js';
+import { attemptText, retryAnnouncement, retryNow, retryText } from './countdown.js';
 import { el, makeBar, makeMarker, renderHead, setRowState, setText, setWidth, STEP_MARKERS } from './dom.js';
 import {
   etaSeconds, formatElapsed, formatEta, isFinalState, num, STEP_LABELS, stateLabel, stepElapsedMs,
@@ -70,7 +70,7 @@ export class TaskView {
     // Once the task is final, nothing counts past its last update.
     const cap = final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
     // While a retry waits, the eta slot counts down to the next attempt (countdown.js).
-    const eta = retryText(snap, now, t) || formatEta(etaSeconds(snap, now), t);
+    const eta = retryText(snap, retryNow(offset), t) || formatEta(etaSeconds(snap, now), t);
     setClockText(this.els, formatElapsed(taskElapsedMs(snap, now, cap), t), eta);
     stepsOf(snap).forEach((step, i) => {
       if (items[i]) setText(items[i].children[2], formatElapsed(stepElapsedMs(step, now, cap), t));

@@ -2,7 +2,7 @@
 // row per stage in order, each with its tasks and their steps. Python computes the stages'
 // states and the overall percent (djenga.wire.workflow_snapshot); this only displays them.
 
-import { retryText } from './countdown.js';
+import { retryNow, retryText } from './countdown.js';
 import {
   el, makeBar, makeMarker, renderHead, setAttr, setMarker, setRowState, setText, setWidth, STEP_MARKERS,
 } from './dom.js';
@@ -214,7 +214,7 @@ export class WorkflowView {
 
   /** The tasks' status lines, with their retry countdowns on server time. */
   renderClock(snap, { t, offset }) {
-    const now = Date.now() + (offset ?? 0);
+    const now = retryNow(offset);
     stagesOf(snap).forEach((stage, index) => {
       const li = this.list.children[index];
       if (!li) return;

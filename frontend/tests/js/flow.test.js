@@ -1,6 +1,8 @@
 // Unit tests of the retry countdown (countdown.js) and the workflow summaries (workflow-view.js).
 
-import { attemptText, formatRetry, retryAnnouncement, retrySecondsLeft, retryText } from '../../src/progress/countdown.js';
+import {
+  attemptText, formatRetry, retryAnnouncement, retryNow, retrySecondsLeft, retryText,
+} from '../../src/progress/countdown.js';
 import { Translator } from '../../src/progress/i18n.js';
 import { stageName, summarizeWorkflow } from '../../src/progress/workflow-view.js';
 import { equal, test } from './harness.js';
@@ -65,4 +67,14 @@ test('a workflow reads stage by stage', () => {
   equal(failed.error, 'Stage 1 failed.');
   equal(summarizeWorkflow(null).stages, []);
   equal(summarizeWorkflow({ stages: 'nonsense' }).stages, [], 'bad input shows nothing, never throws');
+});
+
+test('countdowns run on the later of the browser clock and the server estimate', () => {
+  const before = Date.now();
+  const ahead = retryNow(5000); // the server is 5 s ahead of this browser
+  const behind = retryNow(-60_000); // a stale snapshot: the estimate is a minute behind
+  const after = Date.now();
+  equal(ahead >= before + 5000 && ahead <= after + 5000, true, 'server ahead: its estimate');
+  equal(behind >= before && behind <= after, true, 'estimate behind: the browser clock');
+  equal(retryNow(null) >= before, true);
 });
