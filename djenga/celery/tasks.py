@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
@@ -246,19 +247,20 @@ def retry_due_at(options: dict[str, Any], app: Any = None) -> float | None:
     countdown = options.get("countdown")
     eta = options.get("eta")
     try:
-        if countdown is not None:
-            return time.time() + max(0.0, float(countdown))
-        if eta is None:
+        if countdown is not None:  # Celery's apply_async reads countdown before eta
+            due = time.time() + max(0.0, float(countdown))
+        elif eta is not None:
+            when = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+            if not isinstance(when, datetime):
+                return None
+            if when.tzinfo is None:
+                when = maybe_make_aware(when, getattr(app, "timezone", None))
+            due = when.timestamp()
+        else:
             return None
-        if isinstance(eta, str):
-            eta = datetime.fromisoformat(eta)
-        if isinstance(eta, datetime):
-            if eta.tzinfo is None:
-                eta = maybe_make_aware(eta, getattr(app, "timezone", None))
-            return eta.timestamp()
     except (TypeError, ValueError, OverflowError):
         return None
-    return None
+    return due if math.isfinite(due) else None
 
 
 class _RunReporter:

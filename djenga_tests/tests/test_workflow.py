@@ -81,6 +81,8 @@ def test_retry_due_at_reads_countdown_and_eta():
     assert retry_due_at({"eta": eta.isoformat()}) == pytest.approx(eta.timestamp(), abs=0.01)
     assert retry_due_at({}) is None
     assert retry_due_at({"eta": "not a date"}) is None
+    assert retry_due_at({"countdown": float("inf")}) is None  # never Infinity in the JSON
+    assert retry_due_at({"countdown": "soon"}) is None
 
 
 # -- stages and tokens -------------------------------------------------------------------
