@@ -4,7 +4,7 @@ from django.urls import re_path
 
 from .console import views as console
 from .keys import TASK_ID_PATTERN
-from .live.views import group_snapshot, task_action, task_snapshot
+from .live.views import group_snapshot, task_action, task_snapshot, workflow_snapshot
 
 app_name = "djenga"
 
@@ -16,6 +16,7 @@ urlpatterns = [
         name="task-action",
     ),
     re_path(r"^groups/$", group_snapshot, name="group-snapshot"),
+    re_path(r"^workflows/$", workflow_snapshot, name="workflow-snapshot"),
     re_path(r"^console/$", console.task_list, name="console"),
     re_path(
         rf"^console/tasks/(?P<task_id>{TASK_ID_PATTERN})/$",

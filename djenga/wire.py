@@ -58,6 +58,7 @@ class FrameType(StrEnum):
     RECOVERY = "recovery"  # the events a reconnecting client missed (docs/protocol.md)
     TASKS = "tasks"  # the console's list of tasks
     ACTION = "action"  # the answer to an action (cancel, revoke, …; djenga/actions.py)
+    WORKFLOW = "workflow"  # a chain or a chord, stage by stage (workflow_snapshot)
 
 
 def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
@@ -204,3 +205,118 @@ def group_snapshot(members: list[Snapshot]) -> Snapshot:
         updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
         tasks=members,
     )
+
+
+def stage_state(states: list[str]) -> str:
+    """A workflow stage's state: a one-task stage's is its task's; a group's, group_state."""
+    return states[0] if len(states) == 1 else group_state(states)
+
+
+def workflow_state(stage_states: Iterable[str]) -> str:
+    """A workflow's state: the first stage that ended other than SUCCESS ends it (a chain
+    runs nothing after a failed stage, a chord's body nothing after a failed header);
+    SUCCESS once every stage succeeded; PENDING until a stage has begun; else PROGRESS."""
+    states = list(stage_states)
+    for state in states:
+        if state in FINAL_STATES and state != TaskState.SUCCESS:
+            return state
+    if states and all(state == TaskState.SUCCESS for state in states):
+        return TaskState.SUCCESS.value
+    if any(state != TaskState.PENDING for state in states):
+        return TaskState.PROGRESS.value
+    return TaskState.PENDING.value
+
+
+def workflow_snapshot(stages: list[list[Snapshot]], *, floor: float = 0.0) -> Snapshot:
+    """One full snapshot of a workflow (a chain, a chord): its stages in order, each one
+    task or a group of tasks, with every task's snapshot as given (filter them first).
+
+    ``percent`` weighs every task of every stage the same (a chord of four and a body: each
+    task 20); 100 only on SUCCESS, at most 99 before, and never below ``floor`` (the highest
+    percent a watcher was shown: a retried task's new attempt starts its steps over).
+    ``current`` is the index of the first stage not yet SUCCESS (null once all are).
+    ``seq``/``epoch`` follow :func:`group_snapshot`, so :func:`is_newer` orders them too.
+    """
+    members = [member for stage in stages for member in stage]
+    parts = []
+    for index, tasks in enumerate(stages):
+        states = [str(task.get("state")) for task in tasks]
+        percents = [float(task.get("percent") or 0.0) for task in tasks]
+        parts.append(
+            {
+                "index": index,
+                "state": stage_state(states) if states else TaskState.PENDING.value,
+                "percent": round(sum(percents) / len(percents), 2) if percents else 0.0,
+                "total": len(tasks),
+                "tasks": tasks,
+            }
+        )
+    state = workflow_state(part["state"] for part in parts)
+    percents = [float(member.get("percent") or 0.0) for member in members]
+    percent = round(sum(percents) / len(percents), 2) if percents else 0.0
+    percent = 100.0 if state == TaskState.SUCCESS else min(99.0, max(percent, floor))
+    epochs = "|".join(str(member.get("epoch")) for member in members)
+    current = next((p["index"] for p in parts if p["state"] != TaskState.SUCCESS), None)
+    return frame(
+        FrameType.WORKFLOW,
+        seq=sum(int(member.get("seq") or 0) for member in members),
+        epoch=hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        state=state,
+        percent=percent,
+        total=len(members),
+        current=current,
+        counts=dict(Counter(str(member.get("state")) for member in members)),
+        updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        stages=parts,
+    )
+
+
+#: Most bytes of one workflow frame on a WebSocket: daphne's --websocket-max-message-size
+#: (64 KiB, docs/deployment.md) applies to what it sends too, as for the console's frames.
+MAX_WORKFLOW_FRAME = 60_000
+#: What a task of a slimmed workflow frame keeps (see :func:`fit_workflow`).
+_SLIM_TASK_KEYS = (
+    "v", "type", "seq", "epoch", "task_id", "name", "state", "updated_at", "started_at",
+    "ended_at", "attempt", "current", "percent", "eta", "error", "retry_at", "retry_in",
+)  # fmt: skip
+_BARE_TASK_KEYS = ("task_id", "name", "state", "percent", "attempt", "retry_at", "retry_in")
+
+
+def fit_workflow(snapshot: Snapshot, max_bytes: int = MAX_WORKFLOW_FRAME) -> tuple[Snapshot, str]:
+    """The workflow frame and its text, made to fit ``max_bytes`` (UTF-8).
+
+    As it is if it fits; else, one level after another until it fits, ``"slim": N`` says
+    how far it went: 1, the steps of the tasks outside the ``current`` stage are left out;
+    2, every task's steps; 3, the tasks outside the current stage keep only their id, name,
+    state, percent, attempt and retry fields; 4, every task does; 5, every task keeps only
+    its id, state and percent. Every level keeps the stages, their states and percents and
+    the workflow's own fields: the bar and the stage rows are always right.
+    """
+    text = encode(snapshot)
+    if len(text.encode()) <= max_bytes:
+        return snapshot, text
+    current = snapshot.get("current")
+    for level in range(1, _SLIM_LEVELS + 1):
+        stages = []
+        for stage in snapshot.get("stages") or ():
+            here = stage.get("index") == current
+            tasks = [_slim_task(task, level, here) for task in stage.get("tasks") or ()]
+            stages.append({**stage, "tasks": tasks})
+        slim = {**snapshot, "slim": level, "stages": stages}
+        text = encode(slim)
+        if len(text.encode()) <= max_bytes:
+            break
+    return slim, text
+
+
+_SLIM_LEVELS = 5
+
+
+def _slim_task(task: Snapshot, level: int, current_stage: bool) -> Snapshot:
+    if level == 1 and current_stage:
+        return task
+    if level >= 5:
+        return {key: task[key] for key in ("task_id", "state", "percent") if key in task}
+    if level == 4 or (level == 3 and not current_stage):
+        return {key: task[key] for key in _BARE_TASK_KEYS if key in task}
+    return {**{key: task[key] for key in _SLIM_TASK_KEYS if key in task}, "steps": []}

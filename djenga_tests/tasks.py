@@ -310,3 +310,32 @@ def checks_itself(self, name, timeout=60.0):
     if self.cancel_requested:
         return "saw it"
     return "did not see it"
+
+
+@app.task(bind=True, base=DetailTask, name="gru.retry_later",
+          steps=[(1, "Call the moon base"), (2, "Book the rocket")], max_retries=3)
+def retry_later(self, countdown=3.0, failures=1):
+    """Fails in step 2 ``failures`` times, each time retrying in ``countdown`` seconds: the
+    widget counts the seconds down, then shows the next attempt."""
+    self.start_step(1)
+    self.end_step()
+    self.start_step(2)
+    if self.request.retries < failures:
+        raise self.retry(exc=ConnectionError("the moon base is busy"), countdown=countdown)
+    self.end_step()
+    return "booked"
+
+
+@app.task(bind=True, base=DetailTask, name="gru.stage",
+          steps=[(1, "Collect the bananas"), (2, "Pack the bananas")])
+def stage(self, seconds=0.2, fail=False):
+    """One stage of a chain or a chord (use ``.si()``): two steps of ``seconds`` each."""
+    self.start_step(1)
+    time.sleep(seconds)
+    self.end_step()
+    self.start_step(2)
+    if fail:
+        raise ValueError("the bananas went bad")
+    time.sleep(seconds)
+    self.end_step()
+    return seconds

@@ -13,6 +13,8 @@ urlpatterns = [
     path("launch/", views.launch, name="launch"),
     path("launch/nested/", views.launch_nested, name="launch-nested"),
     path("launch/export/", views.launch_export, name="launch-export"),
+    path("launch/retry/", views.launch_retry, name="launch-retry"),
+    path("launch/workflow/", views.launch_workflow, name="launch-workflow"),
     path("djenga/", include("djenga.urls")),
     path("admin/", admin.site.urls),
     path("react/", views.react_page, name="react"),

@@ -16,6 +16,7 @@ SESSION_KEY = "djenga_demo_tasks"
 EXPORTS_KEY = "djenga_demo_exports"
 #: The demo's nested-step exports (a subset of SESSION_KEY's tasks), labelled as such.
 NESTED_KEY = "djenga_demo_nested"
+WORKFLOWS_KEY = "djenga_demo_workflows"
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -24,10 +25,12 @@ def index(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task")
     if task_id not in launched:
         task_id = launched[-1] if launched else None
+    workflows = request.session.get(WORKFLOWS_KEY, [])
     context = {
         "task_id": task_id,
         "nested": task_id in request.session.get(NESTED_KEY, []),
         "cancellable": task_id in request.session.get(EXPORTS_KEY, []),
+        "workflow": workflows[-1] if workflows and request.GET.get("workflow") else None,
     }
     return render(request, "djenga_tests/index.html", context)
 
@@ -54,6 +57,16 @@ def launch_nested(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+def launch_retry(request: HttpRequest) -> HttpResponse:
+    """Launch a task that fails once and retries in 5 seconds: the widget counts down."""
+    from .tasks import retry_later
+
+    result = retry_later.delay(5.0)
+    request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-19:], result.id]
+    return redirect(f"/?task={result.id}")
+
+
+@require_POST
 def launch_export(request: HttpRequest) -> HttpResponse:
     """Launch the cancellable export: its widget gets a token that grants cancel."""
     from .tasks import export_rows
@@ -64,6 +77,25 @@ def launch_export(request: HttpRequest) -> HttpResponse:
     for key in (SESSION_KEY, EXPORTS_KEY):
         request.session[key] = [*request.session.get(key, [])[-19:], result.id]
     return redirect(f"/?task={result.id}")
+
+
+@require_POST
+def launch_workflow(request: HttpRequest) -> HttpResponse:
+    """Launch a chain of three stages, or a chord of four and a body (``kind=chord``), and
+    keep its stages in the session: the page shows them on one bar."""
+    from celery import chain, chord
+
+    from djenga.live.auth import workflow_stages
+
+    from .tasks import stage
+
+    if request.POST.get("kind") == "chord":
+        result = chord(stage.si(0.4 * i) for i in range(1, 5))(stage.si(0.5))
+    else:
+        result = chain(stage.si(0.6), stage.si(0.6), stage.si(0.6)).apply_async()
+    workflows = request.session.get(WORKFLOWS_KEY, [])[-9:]
+    request.session[WORKFLOWS_KEY] = [*workflows, workflow_stages(result)]
+    return redirect("/?workflow=1")
 
 
 # -- framework pages (frontend/tests/test_frameworks.py, docs/widget.md): React 19 and htmx,

@@ -210,6 +210,8 @@ class TaskDetail:
         self.ended_at: float | None = None
         self.updated_at: float | None = None
         self.events: list[Event] = []
+        #: When the next attempt is due (epoch seconds, this clock) while RETRY, else None.
+        self.retry_at: float | None = None
         self.lock = threading.RLock()
         self._clock = clock
         self.steps: list[Step] = []
@@ -503,7 +505,7 @@ class TaskDetail:
         now = self.updated_at if self.updated_at is not None else self._clock()
         percent = self.percent
         self._percent_floor = max(self._percent_floor, percent)
-        return {
+        snapshot = {
             **frame(FrameType.SNAPSHOT),
             "task_id": self.task_id,
             "name": self.name,
@@ -520,6 +522,18 @@ class TaskDetail:
             "error": self.error,
             "public": self.public,
             "private": self.private,
+        }
+        snapshot.update(self.retry_fields(now))
+        return snapshot
+
+    def retry_fields(self, now: float) -> dict[str, float]:
+        """``retry_at`` and ``retry_in`` (seconds from ``updated_at`` to it) of a RETRY
+        snapshot whose next attempt has a due time; nothing otherwise (docs/snapshot.md)."""
+        if self.state is not TaskState.RETRY or self.retry_at is None:
+            return {}
+        return {
+            "retry_at": round(self.retry_at, 3),
+            "retry_in": round(max(0.0, self.retry_at - now), 3),
         }
 
     @classmethod

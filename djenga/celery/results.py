@@ -11,10 +11,10 @@ from celery.result import AsyncResult
 from ..errors import NotADetailBackend
 from ..store import AsyncTaskStore
 from ..store.cluster import AsyncShardListener, ShardListener
-from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer
+from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer, workflow_snapshot
 from .backends import RedisDetailBackend
 
-__all__ = ["AsyncDetailedResult", "DetailedGroupResult"]
+__all__ = ["AsyncDetailedResult", "DetailedGroupResult", "DetailedWorkflowResult"]
 
 #: Seconds without a pub/sub message after which ``follow`` re-reads the stored
 #: snapshot: pub/sub is at-most-once, the snapshot is the truth.
@@ -193,4 +193,59 @@ class DetailedGroupResult:
                     return
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("the group did not finish in time")
+            time.sleep(interval)
+
+
+class DetailedWorkflowResult:
+    """The steps of a whole chain or chord, stage by stage: one overall snapshot.
+
+    ``DetailedWorkflowResult(chain(...).apply_async())``, ``DetailedWorkflowResult(
+    chord(header)(body))`` or ``DetailedWorkflowResult([[id1], [id2, id3], [id4]])``;
+    ``details()`` gives :func:`djenga.wire.workflow_snapshot` of the stages.
+    """
+
+    def __init__(self, result: Any, app: Any = None) -> None:
+        from ..live.auth import workflow_stages
+
+        self.stages = workflow_stages(result)
+        self.task_ids = list(dict.fromkeys(t for stage in self.stages for t in stage))
+        self.app = app
+        self._floor = 0.0
+
+    def details(self) -> Snapshot:
+        """The workflow snapshot: state, overall percent, each stage with its tasks. Its
+        percent never goes below what this object returned before."""
+        if not self.task_ids:
+            return workflow_snapshot([])
+        backend = AsyncDetailedResult(self.task_ids[0], app=self.app).detail_backend
+        read = dict(zip(self.task_ids, backend.store.read_many(self.task_ids), strict=True))
+        snapshot = workflow_snapshot(
+            [[read[t] for t in stage] for stage in self.stages], floor=self._floor
+        )
+        self._floor = float(snapshot["percent"])
+        return snapshot
+
+    @property
+    def percent(self) -> float:
+        return float(self.details()["percent"])
+
+    @property
+    def state(self) -> str:
+        """The workflow's state (see :func:`djenga.wire.workflow_state`)."""
+        return str(self.details()["state"])
+
+    def follow(self, timeout: float | None = 60.0, interval: float = 0.25) -> Iterator[Snapshot]:
+        """Yield the workflow snapshot each time it changes (checked every ``interval``
+        seconds), until the workflow is final."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Snapshot | None = None
+        while True:
+            snapshot = self.details()
+            if last is None or is_newer(snapshot, last.get("epoch"), int(last.get("seq") or 0)):
+                last = snapshot
+                yield snapshot
+                if is_final(snapshot):
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("the workflow did not finish in time")
             time.sleep(interval)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from traceback import format_exception
 from typing import Any, ClassVar
 
@@ -16,6 +18,7 @@ from celery import Task
 from celery.exceptions import Ignore
 from celery.utils import uuid
 from celery.utils.saferepr import saferepr
+from celery.utils.time import maybe_make_aware
 from django.utils.functional import Promise
 from redis.exceptions import RedisError
 
@@ -255,7 +258,7 @@ class DetailTask(Task):
         if task_id is not None and task_id == self.request.id:
             # A retry re-sends the running task under its own id: its snapshot stays, and
             # RETRY is recorded now, before the next attempt can start and write.
-            self._record_retry()
+            self._record_retry(retry_due_at(options, self.app))
         elif self.steps:
             task_id = task_id or uuid()
             with self._site_language():
@@ -284,11 +287,13 @@ class DetailTask(Task):
         self.request.djenga_retry_exc = exc if exc is not None else sys.exc_info()[1]
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
-    def _record_retry(self) -> None:
+    def _record_retry(self, retry_at: float | None = None) -> None:
         reporter: _RunReporter | None = getattr(self.request, "djenga_reporter", None)
         if reporter is None or reporter.backend is None:
             return
         reporter.close()
+        with reporter.detail.lock:
+            reporter.detail.retry_at = retry_at
         exc = getattr(self.request, "djenga_retry_exc", None)
         if not isinstance(exc, BaseException):
             exc = None
@@ -319,6 +324,30 @@ class DetailTask(Task):
         backend = _detail_backend(self)
         if backend is not None and task_id:
             backend.finish_detail(task_id, status, request=self.request, result=retval)
+
+
+def retry_due_at(options: dict[str, Any], app: Any = None) -> float | None:
+    """When a retry sent with these ``apply_async`` options is due, in epoch seconds: its
+    ``countdown`` (``self.retry`` fills in ``default_retry_delay``, autoretry_for its
+    backoff) from now, or its ``eta`` (a datetime, naive ones in the app's timezone, or an
+    ISO 8601 string); None if neither is given or one cannot be read."""
+    countdown = options.get("countdown")
+    eta = options.get("eta")
+    try:
+        if countdown is not None:  # Celery's apply_async reads countdown before eta
+            due = time.time() + max(0.0, float(countdown))
+        elif eta is not None:
+            when = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+            if not isinstance(when, datetime):
+                return None
+            if when.tzinfo is None:
+                when = maybe_make_aware(when, getattr(app, "timezone", None))
+            due = when.timestamp()
+        else:
+            return None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return due if math.isfinite(due) else None
 
 
 class _RunReporter:

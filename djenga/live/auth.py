@@ -84,6 +84,69 @@ def authorise_group(user: Any, token: str | None) -> tuple[Viewer, list[str]] | 
     return Viewer(staff=is_staff(user)), ids
 
 
+_WORKFLOW_SALT = "djenga.live.workflow-token"
+
+
+def workflow_stages(result: Any) -> list[list[str]]:
+    """The stages of a chain's or a chord's result, first to last, as lists of task ids.
+
+    ``result`` is what ``chain(...).apply_async()`` or ``chord(header)(body)`` returned (the
+    last task's result), walked back through ``.parent``: a ``GroupResult`` (a group stage,
+    a chord's header) is one stage of its members, any other result a one-task stage. A
+    list of stages (``[[id], [id, id], ...]``, or ids and results) is taken as it is."""
+    if isinstance(result, (list, tuple)):
+        return [_stage_ids(stage) for stage in result]
+    stages: list[list[str]] = []
+    node, seen = result, set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        stages.append(_stage_ids(node))
+        node = getattr(node, "parent", None)
+    stages.reverse()
+    return stages
+
+
+def _stage_ids(stage: Any) -> list[str]:
+    members = getattr(stage, "results", None)
+    if members is None:
+        members = stage if isinstance(stage, (list, tuple)) else [stage]
+    return [str(getattr(member, "id", member)) for member in members]
+
+
+def make_workflow_token(result: Any, user: Any = None) -> str:
+    """A token that lets its holder watch a whole chain or chord, stage by stage:
+    ``result`` as :func:`workflow_stages` takes it. At most MAX_GROUP_SIZE tasks."""
+    stages = [[validate_task_id(t) for t in stage] for stage in workflow_stages(result)]
+    count = sum(len(stage) for stage in stages)
+    if not stages or not all(stages) or count > MAX_GROUP_SIZE:
+        raise ValueError(
+            f"a workflow token names 1 to {MAX_GROUP_SIZE} tasks in non-empty stages, "
+            f"not {count} in {len(stages)} stages"
+        )
+    return signing.dumps({"w": stages, "u": _user_id(user)}, salt=_WORKFLOW_SALT, compress=True)
+
+
+def authorise_workflow(user: Any, token: str | None) -> tuple[Viewer, list[list[str]]] | None:
+    """The workflow twin of :func:`authorise` (and :func:`authorise_group`): the viewer and
+    the stages the token names, or None (forged, expired, another user's)."""
+    if not token:
+        return None
+    try:
+        claims = signing.loads(token, salt=_WORKFLOW_SALT, max_age=get_settings().TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    stages = claims.get("w") if isinstance(claims, dict) else None
+    if not isinstance(stages, list) or not stages:
+        return None
+    if not all(isinstance(stage, list) and stage for stage in stages):
+        return None
+    if sum(len(stage) for stage in stages) > MAX_GROUP_SIZE:
+        return None
+    if claims.get("u") is not None and _user_id(user) != claims["u"]:
+        return None
+    return Viewer(staff=is_staff(user)), stages
+
+
 def authorise(user: Any, token: str | None, task_id: str) -> Viewer | None:
     """The one authorisation check of the WebSocket consumer and the JSON view.
 

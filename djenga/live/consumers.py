@@ -22,13 +22,22 @@ from ..wire import (
     Snapshot,
     encode,
     event_for_viewer,
+    fit_workflow,
     for_viewer,
     group_snapshot,
     is_final,
     is_newer,
+    workflow_snapshot,
 )
 from . import transport
-from .auth import Viewer, authorise, authorise_group, current_user, has_control_bytes
+from .auth import (
+    Viewer,
+    authorise,
+    authorise_group,
+    authorise_workflow,
+    current_user,
+    has_control_bytes,
+)
 from .hub import Frame, get_hub
 
 logger = logging.getLogger(__name__)
@@ -422,6 +431,41 @@ def act_for(
     return result.frame()
 
 
+class WorkflowProgressConsumer(GroupProgressConsumer):
+    """``ws/djenga/workflows/?token=<workflow token>``: one full workflow snapshot per
+    change (see :func:`djenga.wire.workflow_snapshot`): a chain's or a chord's stages, in
+    order, each with its tasks' snapshots as this viewer may see them. Closes with 1000
+    once the workflow is final (a failed stage ends it), 4403 for a bad token."""
+
+    stages: list[list[str]]
+    _floor = 0.0
+
+    def authorise(
+        self, params: dict[str, list[str]], user: object = None
+    ) -> tuple[Viewer, list[str]] | None:
+        user = self.scope.get("user") if user is None else user
+        granted = authorise_workflow(user, _one(params, "token"))
+        if granted is None:
+            return None
+        viewer, stages = granted
+        for stage in stages:
+            for task_id in stage:
+                validate_task_id(task_id)
+        self.stages = stages
+        # Each task once, in order (a task named twice is watched once).
+        return viewer, list(dict.fromkeys(t for stage in stages for t in stage))
+
+    def compose(self) -> tuple[Snapshot, str]:
+        staff = self.viewer.staff
+        stages = [
+            [for_viewer(self._members[t].snapshot, staff=staff) for t in stage]
+            for stage in self.stages
+        ]
+        snapshot = workflow_snapshot(stages, floor=self._floor)
+        self._floor = float(snapshot["percent"])
+        return fit_workflow(snapshot)  # under daphne's 64 KiB message limit
+
+
 def _seq(frame: Frame) -> int:
     return int(frame.snapshot.get("seq") or 0)
 
@@ -431,4 +475,9 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-__all__ = ["GroupProgressConsumer", "GuardedConsumer", "TaskProgressConsumer"]
+__all__ = [
+    "GroupProgressConsumer",
+    "GuardedConsumer",
+    "TaskProgressConsumer",
+    "WorkflowProgressConsumer",
+]

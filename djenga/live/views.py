@@ -10,9 +10,12 @@ from redis.exceptions import RedisError
 
 from .. import actions
 from ..connection import read_snapshot, read_snapshots
+from ..errors import InvalidTaskId
+from ..keys import validate_task_id
 from ..wire import for_viewer
 from ..wire import group_snapshot as build_group_snapshot
-from .auth import authorise, authorise_group
+from ..wire import workflow_snapshot as build_workflow_snapshot
+from .auth import authorise, authorise_group, authorise_workflow
 
 FORBIDDEN = {"error": "forbidden"}
 
@@ -62,3 +65,23 @@ def task_action(request: HttpRequest, task_id: str, action: str) -> JsonResponse
     except (RedisError, OSError, KombuError):
         return JsonResponse(actions.refusal_frame(action, "unavailable"), status=503)
     return JsonResponse(result.frame())
+
+
+@require_GET
+def workflow_snapshot(request: HttpRequest) -> JsonResponse:
+    """GET ``djenga/workflows/?token=…``: the workflow's snapshot, as the WebSocket sends it
+    (without the WebSocket's per-connection floor: a poller keeps its own highest)."""
+    granted = authorise_workflow(request.user, request.GET.get("token"))
+    if granted is None:
+        return JsonResponse(FORBIDDEN, status=403)
+    viewer, stages = granted
+    try:
+        ids = [validate_task_id(task_id) for stage in stages for task_id in stage]
+    except InvalidTaskId:
+        return JsonResponse(FORBIDDEN, status=403)
+    unique = list(dict.fromkeys(ids))
+    read = dict(zip(unique, read_snapshots(unique), strict=True))
+    members = [
+        [for_viewer(read[task_id], staff=viewer.staff) for task_id in stage] for stage in stages
+    ]
+    return JsonResponse(build_workflow_snapshot(members))

@@ -1,4 +1,5 @@
 """``{% djenga_task_progress task_id %}``: the widget, its token and its script in one tag.
+``{% djenga_workflow_progress result %}``: the same for a whole chain or chord.
 ``{% djenga_i18n %}``: the widget's strings in the active language (the first tag has it too)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from ..i18n import catalog_script
-from ..live.auth import make_token
+from ..live.auth import make_token, make_workflow_token
 
 register = template.Library()
 
@@ -79,5 +80,36 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
         task_id,
         make_token(task_id, user, cancel=cancel),
         reverse("djenga:task-snapshot", args=[task_id]),
+        extra,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def djenga_workflow_progress(context: Any, workflow: Any, **attributes: Any) -> str:
+    """Render ``<djenga-task-progress workflow-token=…>``: one bar for a whole chain or
+    chord, stage by stage. ``workflow`` is the result ``chain(...).apply_async()`` or
+    ``chord(header)(body)`` returned, or its stages as lists of task ids (what
+    :func:`djenga.live.auth.workflow_stages` gives, e.g. kept in the session).
+
+    Extra keyword arguments become attributes, as for ``djenga_task_progress``.
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    extra = format_html_join(
+        "",
+        ' {}="{}"',
+        (
+            (name.replace("_", "-"), "" if value is True else value)
+            for name, value in attributes.items()
+            if value is not False and value is not None
+        ),
+    )
+    return format_html(
+        '{}<script type="module" src="{}"></script>'
+        '<djenga-task-progress workflow-token="{}" poll-url="{}"{}></djenga-task-progress>',
+        _catalog_once(context),
+        static("djenga/djenga-task-progress.js"),
+        make_workflow_token(workflow, user),
+        reverse("djenga:workflow-snapshot"),
         extra,
     )

@@ -2,6 +2,7 @@
 // fed by ws/djenga/console/; filterable by state and name, searchable by task id.
 
 import { CLOSE } from './progress/constants.js';
+import { retryNow, retryText } from './progress/countdown.js';
 import { pageTranslator } from './progress/i18n.js';
 import { formatElapsed, isFinalState, stateLabel } from './progress/snapshot.js';
 
@@ -197,6 +198,7 @@ export class DjengaTaskConsole extends HTMLElement {
     cells[3].textContent = step
       ? [path.map((s) => s.description).filter(Boolean).join(' › '), step.message].filter(Boolean).join(' — ')
       : '';
+    this._retryCountdown(task, cells[3]);
     const percent = Math.floor(Number(task.percent) || 0);
     const meter = document.createElement('progress');
     meter.max = 100;
@@ -221,7 +223,14 @@ export class DjengaTaskConsole extends HTMLElement {
   _tick() {
     for (const [id, task] of this.tasks) {
       if (!isFinalState(task.state)) this._duration(task, this.rows.get(id).cells[6]);
+      if (task.state === 'RETRY') this._retryCountdown(task, this.rows.get(id).cells[3]);
     }
+  }
+
+  /** A RETRY task's Step cell counts down to its next attempt ("Retrying in 12 seconds"). */
+  _retryCountdown(task, cell) {
+    const countdown = retryText(task, retryNow(this._offset), this._t);
+    if (countdown && cell.textContent !== countdown) cell.textContent = countdown;
   }
 
   _applyFilters() {

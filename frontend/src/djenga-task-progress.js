@@ -7,6 +7,7 @@
 //   dom.js         the shadow DOM template and its builders
 //   task-view.js   single-task mode; group-view.js: group mode
 //   step-tree.js   nested steps: the indented, collapsible tree of sub-steps
+//   workflow-view.js  workflow mode (chains, chords); countdown.js: retry countdowns
 //   element.js     the DjengaTaskProgress class that wires them together
 
 import { DjengaTaskProgress } from './progress/element.js';
@@ -17,6 +18,8 @@ import './progress/dom.js';
 import './progress/group-view.js';
 import './progress/step-tree.js';
 import './progress/task-view.js';
+import './progress/countdown.js';
+import './progress/workflow-view.js';
 
 export { DjengaTaskProgress };
 export { CLOSE, FINAL_STATES, STEP_STATES, TASK_STATES } from './progress/constants.js';
@@ -25,6 +28,8 @@ export {
   buildUrl, etaSeconds, formatElapsed, formatEta, isFinalState, isNewer, shownPercent, stepElapsedMs, stepProgress,
   summarize, summarizeGroup, summarizeMember, taskElapsedMs,
 } from './progress/snapshot.js';
+export { attemptText, formatRetry, retrySecondsLeft, retryText } from './progress/countdown.js';
+export { stageName, summarizeWorkflow } from './progress/workflow-view.js';
 
 if (!customElements.get('djenga-task-progress')) {
   customElements.define('djenga-task-progress', DjengaTaskProgress);

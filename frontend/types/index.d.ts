@@ -48,6 +48,9 @@ export interface TaskSnapshot {
   /** 0–100, computed by the server; 100 only for SUCCESS. */
   percent: number;
   eta?: number | null;
+  /** RETRY only: when the next attempt is due (epoch seconds, worker clock) and the seconds to it at updated_at. */
+  retry_at?: number;
+  retry_in?: number;
   error: { type: string | null; message: string | null } | null;
   public: string[];
   private: Record<string, unknown>;
@@ -67,7 +70,35 @@ export interface GroupSnapshot {
   tasks: TaskSnapshot[];
 }
 
-export type Snapshot = TaskSnapshot | GroupSnapshot;
+/** One stage of a workflow snapshot: one task, or a group (a chord's header). */
+export interface WorkflowStage {
+  index: number;
+  state: TaskState;
+  percent: number;
+  total: number;
+  /** Full task snapshots, or fewer fields when the frame says `slim`. */
+  tasks: Array<Partial<TaskSnapshot> & Pick<TaskSnapshot, 'task_id' | 'state' | 'percent'>>;
+}
+
+/** A workflow snapshot (workflow mode: a chain or a chord), wire format v1. */
+export interface WorkflowSnapshot {
+  v: 1;
+  type: 'workflow';
+  state: TaskState;
+  seq: number;
+  epoch: string;
+  percent: number;
+  total: number;
+  /** Index of the first stage not yet SUCCESS; null once all are. */
+  current: number | null;
+  counts: Partial<Record<TaskState, number>>;
+  updated_at: number | null;
+  stages: WorkflowStage[];
+  /** Set when a big frame left steps (1, 2) or task fields (3–5) out to fit 60,000 bytes. */
+  slim?: 1 | 2 | 3 | 4 | 5;
+}
+
+export type Snapshot = TaskSnapshot | GroupSnapshot | WorkflowSnapshot;
 
 /** `djenga:error`'s detail: 4403 forbidden, 4400 bad request, 403 from a poll. */
 export interface DjengaErrorDetail {
@@ -93,6 +124,8 @@ export interface DjengaTaskProgressAttributes {
   token?: string;
   /** Group mode: the token of make_group_token. */
   'group-token'?: string;
+  /** Workflow mode (a chain or a chord; wins over group-token): the token of make_workflow_token. */
+  'workflow-token'?: string;
   /** WebSocket URL template ({task-id} is replaced). */
   'ws-url'?: string;
   /** JSON polling URL template ({task-id} is replaced). */
@@ -109,8 +142,10 @@ export declare class DjengaTaskProgress extends HTMLElement {
   static readonly observedAttributes: string[];
   /** How the element is connected right now. */
   readonly connection: Connection;
-  /** The last rendered snapshot (a group snapshot in group mode), or null. */
+  /** The last rendered snapshot (a group snapshot in group mode, a workflow one in workflow mode), or null. */
   readonly snapshot: Snapshot | null;
+  /** What the attributes name: one task, a group, or a workflow. */
+  readonly mode: 'task' | 'group' | 'workflow';
   addEventListener<K extends keyof DjengaTaskProgressEventMap>(
     type: K, listener: (this: DjengaTaskProgress, event: DjengaTaskProgressEventMap[K]) => unknown,
     options?: boolean | AddEventListenerOptions): void;
@@ -164,6 +199,15 @@ export declare function summarizeMember(snapshot: TaskSnapshot, index: number, t
 };
 export declare function summarizeGroup(snapshot: GroupSnapshot | null | undefined, t?: Translator): {
   members: TaskSnapshot[]; state: string; percent: number | null; total: number; countText: string; valuetext: string;
+};
+
+export declare function retrySecondsLeft(snapshot: TaskSnapshot, nowMs: number): number | null;
+export declare function formatRetry(seconds: number | null, t?: Translator): string;
+export declare function retryText(snapshot: TaskSnapshot, nowMs: number, t?: Translator): string;
+export declare function attemptText(snapshot: TaskSnapshot, t?: Translator): string;
+export declare function stageName(stage: WorkflowStage, index: number, t?: Translator): string;
+export declare function summarizeWorkflow(snapshot: WorkflowSnapshot | null | undefined, t?: Translator): {
+  stages: WorkflowStage[]; state: string; percent: number | null; countText: string; valuetext: string; error: string;
 };
 
 // --- the DOM and JSX -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ export const WIRE_VERSION = 2;
 /** Frame types (the `type` of a wire-format frame). */
 export const FRAME = Object.freeze({
   SNAPSHOT: 'snapshot', GROUP: 'group', RECOVERY: 'recovery', TASKS: 'tasks', ACTION: 'action',
+  WORKFLOW: 'workflow',
 });
 
 const FINAL = new Set(FINAL_STATES);

@@ -9,14 +9,16 @@ import { GroupView } from './group-view.js';
 import { pageTranslator } from './i18n.js';
 import { buildUrl, isNewer, isObject, num, text } from './snapshot.js';
 import { setClockText, TaskView } from './task-view.js';
+import { WorkflowView } from './workflow-view.js';
 
 const DEFAULT_URLS = {
   task: { ws: '/ws/djenga/tasks/{task-id}/', poll: '/djenga/tasks/{task-id}/' },
   group: { ws: '/ws/djenga/groups/', poll: '/djenga/groups/' }, // the group token is the whole query
+  workflow: { ws: '/ws/djenga/workflows/', poll: '/djenga/workflows/' }, // so is the workflow token
 };
 
 export class DjengaTaskProgress extends HTMLElement {
-  static observedAttributes = ['task-id', 'token', 'group-token', 'ws-url', 'poll-url', 'poll-interval', 'stay', 'label'];
+  static observedAttributes = ['task-id', 'token', 'group-token', 'workflow-token', 'ws-url', 'poll-url', 'poll-interval', 'stay', 'label'];
 
   constructor() {
     super();
@@ -25,6 +27,7 @@ export class DjengaTaskProgress extends HTMLElement {
     this._els = findParts(root);
     this._views = { task: new TaskView(this, this._els), group: new GroupView(this, this._els) };
     this._cancel = new CancelControl(this, this._els.root, (message) => this._conn.send(message));
+    this._views.workflow = new WorkflowView(this, this._els);
     this._conn = new LiveConnection({
       wsUrl: () => this._wsUrl(),
       pollUrl: () => this._url('poll'),
@@ -45,6 +48,9 @@ export class DjengaTaskProgress extends HTMLElement {
 
   /** 'connecting' | 'websocket' | 'polling' | 'closed' */
   get connection() { return this._conn.mode; }
+
+  /** 'task' | 'group' | 'workflow': what the attributes name (a workflow-token wins over a group-token). */
+  get mode() { return this._workflow ? 'workflow' : this._group ? 'group' : 'task'; }
 
   /** The last rendered snapshot (a group snapshot in group mode), or null. */
   get snapshot() { return this._snap; }
@@ -71,7 +77,7 @@ export class DjengaTaskProgress extends HTMLElement {
     if (oldValue === newValue || !this._live) return;
     if (name === 'label') this._render();
     else if (name === 'poll-interval') this._renderStatus();
-    else if (['task-id', 'token', 'group-token', 'ws-url'].includes(name) && !this._restartQueued) {
+    else if (['task-id', 'token', 'group-token', 'workflow-token', 'ws-url'].includes(name) && !this._restartQueued) {
       // Coalesce e.g. a task-id and token set in the same tick into a single reconnect.
       this._restartQueued = true;
       queueMicrotask(() => {
@@ -87,25 +93,28 @@ export class DjengaTaskProgress extends HTMLElement {
       this._teardown();
       this._resetState();
     }
-    this.setAttribute('data-mode', this._group ? 'group' : 'task');
+    this.setAttribute('data-mode', this.mode);
     this._render();
     this._start();
   }
 
   _sourceKey() {
-    return ['task-id', 'token', 'group-token'].map((name) => this.getAttribute(name) ?? '').join('\n');
+    return ['task-id', 'token', 'group-token', 'workflow-token'].map((name) => this.getAttribute(name) ?? '').join('\n');
   }
 
   _resetState() {
     // Group mode: a group-token and no task-id. Fixed until the attributes change (which resets).
-    this._group = !this.getAttribute('task-id') && this.hasAttribute('group-token');
-    this._view = this._views[this._group ? 'group' : 'task'];
+    this._workflow = !this.getAttribute('task-id') && this.hasAttribute('workflow-token');
+    this._group = !this._workflow && !this.getAttribute('task-id') && this.hasAttribute('group-token');
+    this._view = this._views[this.mode];
     this._source = this._sourceKey();
-    this._els.steps.hidden = this._group;
+    this._els.steps.hidden = this._group || this._workflow;
     this._els.tasks.hidden = !this._group;
+    this._views.workflow.active = this._workflow;
     this._views.task.reset();
     this._views.group.reset();
     this._cancel?.reset();
+    this._views.workflow.reset();
     delete this._els.fill.dataset.shown;
     this._snap = null;
     this._offset = null; // server clock minus client clock, in ms
@@ -119,8 +128,8 @@ export class DjengaTaskProgress extends HTMLElement {
 
   _start() {
     if (this._fatal || (this._final && !this.hasAttribute('stay'))) return this._conn.markClosed();
-    if (!this.getAttribute(this._group ? 'group-token' : 'task-id')) {
-      console.warn('<djenga-task-progress> needs a task-id (or a group-token) attribute');
+    if (!this.getAttribute({ task: 'task-id', group: 'group-token', workflow: 'workflow-token' }[this.mode])) {
+      console.warn('<djenga-task-progress> needs a task-id (or a group-token, or a workflow-token) attribute');
       return this._conn.markClosed();
     }
     this._conn.start();
@@ -141,10 +150,11 @@ export class DjengaTaskProgress extends HTMLElement {
 
   /** The `kind` ('ws' | 'poll') URL for this task or group, with its token first. */
   _url(kind, params = {}) {
-    const group = this._group;
-    const template = this.getAttribute(`${kind}-url`) || DEFAULT_URLS[group ? 'group' : 'task'][kind];
+    const mode = this.mode;
+    const group = mode !== 'task'; // a group or a workflow: its token is the whole query
+    const template = this.getAttribute(`${kind}-url`) || DEFAULT_URLS[mode][kind];
     return buildUrl(template, group ? '' : this.getAttribute('task-id'),
-      { token: this.getAttribute(group ? 'group-token' : 'token'), ...params }, { websocket: kind === 'ws' });
+      { token: this.getAttribute(group ? `${mode}-token` : 'token'), ...params }, { websocket: kind === 'ws' });
   }
 
   _pollInterval() {
@@ -174,10 +184,11 @@ export class DjengaTaskProgress extends HTMLElement {
     }
     // Only snapshots are rendered: untyped (or "snapshot") frames of a task, "group" frames of a
     // group. The "recovery" message a reconnect may open with carries no state, so it is skipped.
-    if (snap.type != null && snap.type !== (this._group ? FRAME.GROUP : FRAME.SNAPSHOT)) {
+    const expected = { task: FRAME.SNAPSHOT, group: FRAME.GROUP, workflow: FRAME.WORKFLOW }[this.mode];
+    if (snap.type != null && snap.type !== expected) {
       if (snap.type === FRAME.RECOVERY) return;
       if (snap.type === FRAME.ACTION) return this._cancel.answer(snap); // the answer to our Cancel
-      const mode = this._group ? 'group' : 'task';
+      const mode = this.mode;
       console.warn(`<djenga-task-progress> ignoring a ${text(snap.type) || 'non-snapshot'} frame in ${mode} mode`);
       return;
     }
@@ -217,7 +228,7 @@ export class DjengaTaskProgress extends HTMLElement {
     this._teardown();
     const t = this._t;
     if (code === CLOSE.BAD_FRAME) this._fatal = t.gettext('Live updates stopped: the server rejected this connection.');
-    else if (this._group) this._fatal = t.gettext('You are not allowed to watch these tasks.');
+    else if (this._group || this._workflow) this._fatal = t.gettext('You are not allowed to watch these tasks.');
     else this._fatal = t.gettext('You are not allowed to watch this task.');
     this._status = '';
     this._renderStatus();

@@ -1,5 +1,6 @@
 // Single-task mode: the header, the overall bar and one row per step, ticking clocks between frames.
 
+import { attemptText, retryAnnouncement, retryNow, retryText } from './countdown.js';
 import { el, makeBar, makeMarker, renderHead, setRowState, setText, setWidth, STEP_MARKERS } from './dom.js';
 import {
   etaSeconds, formatElapsed, formatEta, isFinalState, num, STEP_LABELS, stateLabel, stepElapsedMs,
@@ -49,7 +50,7 @@ export class TaskView {
     const { t } = ctx;
     const { steps, state, percent, valuetext } = summarize(snap, t);
     renderHead(this.host, this.els, {
-      state, percent, valuetext, count: '', stateText: stateLabel(state, t),
+      state, percent, valuetext, count: attemptText(snap, t), stateText: stateLabel(state, t),
       label: ctx.label || text(snap?.name) || t.gettext('Task progress'),
       // Only error.message is ever shown: tracebacks stay server-side even if a field carries one.
       error: ctx.fatal || (state === 'FAILURE' ? text(snap?.error?.message) || t.gettext('The task failed.') : ''),
@@ -66,13 +67,16 @@ export class TaskView {
     const now = Date.now() + (offset ?? 0);
     // Once the task is final, nothing counts past its last update.
     const cap = final && num(snap?.updated_at) !== null ? snap.updated_at * 1000 : null;
-    setClockText(this.els, formatElapsed(taskElapsedMs(snap, now, cap), t), formatEta(etaSeconds(snap, now), t));
+    // While a retry waits, the eta slot counts down to the next attempt (countdown.js).
+    const eta = retryText(snap, retryNow(offset), t) || formatEta(etaSeconds(snap, now), t);
+    setClockText(this.els, formatElapsed(taskElapsedMs(snap, now, cap), t), eta);
     tickStepTree(this.els.steps, stepsOf(snap), (step) => formatElapsed(stepElapsedMs(step, now, cap), t));
   }
 
   /** What the live region should say about a new snapshot, or ''. */
   news(prev, snap, t) {
     const before = this.announced;
+    if (snap.state === 'RETRY' && prev?.state !== 'RETRY' && prev) return retryAnnouncement(snap, t);
     const { announcement } = summarize(snap, t);
     if (announcement || before === null) this.announced = announcement;
     // Only announce changes; the first snapshot is already on screen, unless it is the outcome.
