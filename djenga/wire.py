@@ -71,6 +71,18 @@ def frame(kind: FrameType, **fields: Any) -> dict[str, Any]:
 PRIVATE_FIELDS: frozenset[str] = frozenset({"error", "traceback", "result", "args", "kwargs"})
 
 
+#: Longest text kept for a message, an error message, a traceback or a repr.
+MAX_TEXT = 10_000
+
+
+def clip(text: object, limit: int = MAX_TEXT) -> str | None:
+    """``str(text)`` cut to ``limit`` characters, an ellipsis last (None stays None)."""
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def is_final(snapshot: Snapshot) -> bool:
     """True when the snapshot's task state will not change any more."""
     return snapshot.get("state") in FINAL_STATES
@@ -271,9 +283,10 @@ def workflow_snapshot(stages: list[list[Snapshot]], *, floor: float = 0.0) -> Sn
     )
 
 
-#: Most bytes of one workflow frame on a WebSocket: daphne's --websocket-max-message-size
-#: (64 KiB, docs/deployment.md) applies to what it sends too, as for the console's frames.
-MAX_WORKFLOW_FRAME = 60_000
+#: Most bytes of one frame djenga sends on a WebSocket (a workflow, a group, a console
+#: batch): daphne's --websocket-max-message-size (64 KiB, docs/deployment.md) applies to
+#: what it sends too, and a longer frame fails the socket with 1009.
+MAX_FRAME_BYTES = 60_000
 #: What a task of a slimmed workflow frame keeps (see :func:`fit_workflow`).
 _SLIM_TASK_KEYS = (
     "v", "type", "seq", "epoch", "task_id", "name", "state", "updated_at", "started_at",
@@ -282,7 +295,7 @@ _SLIM_TASK_KEYS = (
 _BARE_TASK_KEYS = ("task_id", "name", "state", "percent", "attempt", "retry_at", "retry_in")
 
 
-def fit_workflow(snapshot: Snapshot, max_bytes: int = MAX_WORKFLOW_FRAME) -> tuple[Snapshot, str]:
+def fit_workflow(snapshot: Snapshot, max_bytes: int = MAX_FRAME_BYTES) -> tuple[Snapshot, str]:
     """The workflow frame and its text, made to fit ``max_bytes`` (UTF-8).
 
     As it is if it fits; else, one level after another until it fits, ``"slim": N`` says
@@ -320,3 +333,43 @@ def _slim_task(task: Snapshot, level: int, current_stage: bool) -> Snapshot:
     if level == 4 or (level == 3 and not current_stage):
         return {key: task[key] for key in _BARE_TASK_KEYS if key in task}
     return {**{key: task[key] for key in _SLIM_TASK_KEYS if key in task}, "steps": []}
+
+
+def fit_group(snapshot: Snapshot, max_bytes: int = MAX_FRAME_BYTES) -> tuple[Snapshot, str]:
+    """The group frame and its text, made to fit ``max_bytes`` (UTF-8), as
+    :func:`fit_workflow` does for a workflow (a group of 85 two-step tasks is about 60 KB).
+
+    As it is if it fits; else ``"slim": 1``: each task keeps what its group row shows (id,
+    name, state, percent, attempt, error, retry fields, and its running step alone, without
+    sub-steps, its message cut to 120 characters); then 4 and 5, as for a workflow. The
+    group's own fields are never cut.
+    """
+    text = encode(snapshot)
+    if len(text.encode()) <= max_bytes:
+        return snapshot, text
+    for level in (1, 4, 5):
+        tasks = [_slim_member(task, level) for task in snapshot.get("tasks") or ()]
+        slim = {**snapshot, "slim": level, "tasks": tasks}
+        text = encode(slim)
+        if len(text.encode()) <= max_bytes:
+            break
+    return slim, text
+
+
+#: What a group row shows of a member at ``"slim": 1`` (see :func:`fit_group`).
+_ROW_TASK_KEYS = (*_BARE_TASK_KEYS, "seq", "epoch", "current", "error")
+_ROW_STEP_KEYS = ("key", "description", "state", "done", "total")
+
+
+def _slim_member(task: Snapshot, level: int) -> Snapshot:
+    if level > 1:
+        return _slim_task(task, level, current_stage=False)
+    running = [
+        {
+            **{key: step[key] for key in _ROW_STEP_KEYS if key in step},
+            "message": clip(step.get("message"), 120),
+        }
+        for step in task.get("steps") or ()
+        if isinstance(step, dict) and step.get("state") == StepState.RUNNING
+    ]
+    return {**{key: task[key] for key in _ROW_TASK_KEYS if key in task}, "steps": running}

@@ -12,7 +12,7 @@ from typing import Any
 from django.utils.functional import Promise
 
 from ..errors import StepError
-from ..wire import FINAL_STATES, FrameType, Snapshot, StepState, TaskState, frame
+from ..wire import FINAL_STATES, FrameType, Snapshot, StepState, TaskState, clip, frame
 
 #: A step's key: unique across the task's whole step tree. A float (``1.1``) reads well
 #: for a sub-step; it is compared as a number, so ``1`` and ``1.0`` are the same key.
@@ -22,20 +22,10 @@ StepKey = int | float | str
 StepDeclaration = tuple[StepKey, str | Promise] | tuple[StepKey, str | Promise, Sequence[Any]]
 Event = dict[str, Any]
 
-#: Longest text kept for a message, an error message, a traceback or a repr.
-MAX_TEXT = 10_000
 #: Unpublished events kept while Redis is away; older ones are dropped (the snapshot stays exact).
 MAX_PENDING_EVENTS = 100
 #: Highest percent before SUCCESS: 100 means the task succeeded, never "all steps ended".
 MAX_UNFINISHED_PERCENT = 99.0
-
-
-def clip(text: object, limit: int = MAX_TEXT) -> str | None:
-    """``str(text)`` cut to ``limit`` characters (None stays None)."""
-    if text is None:
-        return None
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def validate_step_declarations(steps: object) -> list[StepDeclaration]:

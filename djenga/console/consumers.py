@@ -14,16 +14,12 @@ from ..keys import validate_task_id
 from ..live.auth import Viewer, current_user, is_staff
 from ..live.consumers import CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, GuardedConsumer, act_for
 from ..live.hub import Frame, get_hub
-from ..wire import encode
+from ..wire import MAX_FRAME_BYTES, encode
 
 #: Seconds between two batches sent to one console: a busy system stays readable and cheap.
 BATCH_INTERVAL = 0.25
 #: Tasks listed when a console connects.
 INITIAL_TASKS = 200
-#: Longest console frame, in bytes: below daphne's --websocket-max-message-size (64 KiB in
-#: the docs' command line), which autobahn applies to what the server sends too. A longer
-#: list goes out in several frames.
-MAX_FRAME_BYTES = 60_000
 #: A batch frame up to its list of snapshots, which are already JSON text (``frame.text``).
 _TASKS_OPEN = encode(wire.frame(wire.FrameType.TASKS, tasks=[]))[: -len("]}")]
 _RESET_OPEN = encode(wire.frame(wire.FrameType.TASKS, reset=True, tasks=[]))[: -len("]}")]
@@ -32,8 +28,9 @@ _APPEND_OPEN = encode(wire.frame(wire.FrameType.TASKS, append=True, tasks=[]))[:
 
 def frames_of(head: str, texts: list[str], rest: str = _TASKS_OPEN) -> list[str]:
     """The frames that carry ``texts`` (JSON snapshots) in order, each within
-    :data:`MAX_FRAME_BYTES`: the first opens with ``head``, the others with ``rest``. A
-    snapshot longer than the limit goes alone."""
+    :data:`~djenga.wire.MAX_FRAME_BYTES` (daphne's 64 KiB limit applies to what it sends):
+    the first opens with ``head``, the others with ``rest``. A snapshot longer than the
+    limit goes alone."""
     frames: list[str] = []
     chunk: list[str] = []
     size = 0

@@ -22,6 +22,7 @@ from ..wire import (
     Snapshot,
     encode,
     event_for_viewer,
+    fit_group,
     fit_workflow,
     for_viewer,
     group_snapshot,
@@ -404,8 +405,7 @@ class GroupProgressConsumer(TaskProgressConsumer):
     def compose(self) -> tuple[Snapshot, str]:
         staff = self.viewer.staff
         members = [for_viewer(self._members[t].snapshot, staff=staff) for t in self.task_ids]
-        snapshot = group_snapshot(members)
-        return snapshot, encode(snapshot)
+        return fit_group(group_snapshot(members))  # under daphne's 64 KiB message limit
 
 
 def act_for(

@@ -1,4 +1,4 @@
-"""Wire format v1: what customers and staff see, ordering by (epoch, seq)."""
+"""The wire format: what customers and staff see, ordering by (epoch, seq), frame sizes."""
 
 from __future__ import annotations
 
@@ -58,3 +58,40 @@ def test_every_snapshot_frame_has_its_type_and_a_percent():
         assert (frame["v"], frame["type"]) == (WIRE_VERSION, "snapshot") and "percent" in frame
     group = group_snapshot(task_frames)
     assert (group["v"], group["type"]) == (WIRE_VERSION, "group") and "percent" in group
+
+
+def running_member(index: int) -> dict:
+    """A member of a group, in its second of three steps, with long messages."""
+    detail = TaskDetail(f"task-{index}", "gru.stage", [(1, "Collect"), (2, "Pack"), (3, "Ship")])
+    detail.start()
+    detail.start_step(1)
+    detail.update_step(1, "x" * 400)
+    detail.start_step(2)
+    detail.update_step(2, f"packing banana {index} " + "y" * 400, done=3, total=7)
+    return dict(detail.snapshot(), seq=5, epoch="e")
+
+
+def test_a_big_group_frame_is_slimmed_under_daphnes_limit_and_keeps_what_a_row_shows():
+    from djenga.wire import MAX_FRAME_BYTES, fit_group, group_snapshot
+
+    small = group_snapshot([running_member(i) for i in range(3)])
+    assert fit_group(small) == (small, encode(small))  # fits: sent as it is
+
+    full = group_snapshot([running_member(i) for i in range(120)])
+    assert len(encode(full).encode()) > MAX_FRAME_BYTES
+    fitted, text = fit_group(full)
+    assert len(text.encode()) <= MAX_FRAME_BYTES and decode(text) == fitted
+    assert fitted["slim"] == 1
+    assert {k: fitted[k] for k in ("seq", "epoch", "state", "percent", "total", "counts")} == {
+        k: full[k] for k in ("seq", "epoch", "state", "percent", "total", "counts")
+    }
+    member = fitted["tasks"][7]
+    assert member["current"] == 2 and member["percent"] == full["tasks"][7]["percent"]
+    (step,) = member["steps"]  # the running step alone: its description and message
+    assert step["description"] == "Pack" and step["message"].startswith("packing banana 7 ")
+    assert len(step["message"]) == 120 and step["done"] == 3
+
+    biggest = group_snapshot([running_member(i) for i in range(500)])  # MAX_GROUP_SIZE
+    fitted, text = fit_group(biggest)
+    assert len(text.encode()) <= MAX_FRAME_BYTES and fitted["slim"] in (4, 5)
+    assert [t["task_id"] for t in fitted["tasks"]] == [f"task-{i}" for i in range(500)]

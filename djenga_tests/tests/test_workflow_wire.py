@@ -161,14 +161,14 @@ def big_task(i: int, state: str) -> dict:
 @pytest.mark.parametrize("header", [10, 120, 300, 499])
 @pytest.mark.parametrize("running", ["header", "body"])
 def test_a_big_workflow_frame_is_slimmed_to_fit_and_keeps_what_the_bar_needs(header, running):
-    from djenga.wire import MAX_WORKFLOW_FRAME, encode, fit_workflow
+    from djenga.wire import MAX_FRAME_BYTES, encode, fit_workflow
 
     state = "PROGRESS" if running == "header" else "SUCCESS"
     stages = [[big_task(i, state) for i in range(header)], [big_task(9999, "PROGRESS")]]
     full = workflow_snapshot(stages)
     fitted, text = fit_workflow(full)
-    assert len(text.encode()) <= MAX_WORKFLOW_FRAME and text == encode(fitted)
-    if len(encode(full).encode()) <= MAX_WORKFLOW_FRAME:
+    assert len(text.encode()) <= MAX_FRAME_BYTES and text == encode(fitted)
+    if len(encode(full).encode()) <= MAX_FRAME_BYTES:
         assert fitted is full and "slim" not in fitted
     else:
         assert fitted["slim"] in (1, 2, 3, 4, 5)

@@ -186,6 +186,35 @@ def test_group_mode_shows_one_overall_bar_and_each_member(page, daphne, artifact
     widget.screenshot(path=str(artifacts / "widget-group.png"))
 
 
+def test_a_group_of_120_stays_under_daphnes_64_kib_frames(page, daphne):
+    """Its full frame is about 100 KB: daphne would fail the socket (1009) on every frame,
+    and the widget would reconnect forever. The consumer slims it (wire.fit_group)."""
+    from celery import group
+
+    from djenga.live.auth import make_group_token
+
+    result = group(tasks.stage.si(0) for _ in range(120)).apply_async()
+    page.add_init_script(
+        "window.__closes = []; const WS = window.WebSocket; window.WebSocket = class extends WS {"
+        " constructor(...a) { super(...a); this.addEventListener('close', (e) =>"
+        " window.__closes.push(e.code)); } };"
+    )
+    page.goto(daphne.url + "/")
+    page.evaluate(
+        """async (token) => {
+             await import('/static/djenga/djenga-task-progress.js');
+             const el = document.createElement('djenga-task-progress');
+             el.setAttribute('group-token', token);
+             document.body.append(el);
+           }""",
+        make_group_token([member.id for member in result.results]),
+    )
+    snapshot = wait_final(page, timeout_ms=90_000)
+    assert snapshot["state"] == "SUCCESS" and snapshot["total"] == 120
+    assert 1009 not in page.evaluate("() => window.__closes")
+    assert page.locator("djenga-task-progress [part~=task]").count() == 120
+
+
 def test_sub_progress_and_eta_are_shown(page, daphne):
     sent = tasks.chatty.delay(2_000)
     mount(page, daphne.url, sent.id)
