@@ -157,12 +157,45 @@ def _wait_time(deadline: float | None) -> float:
     return min(remaining, RESYNC_INTERVAL)
 
 
-class DetailedGroupResult:
+class _PolledSnapshot:
+    """What a group's and a workflow's results share: one overall snapshot, polled."""
+
+    #: What ``follow`` names when it times out.
+    kind = "tasks"
+
+    def details(self) -> Snapshot:
+        raise NotImplementedError
+
+    @property
+    def percent(self) -> float:
+        """Overall progress, 0-100."""
+        return float(self.details()["percent"])
+
+    def follow(self, timeout: float | None = 60.0, interval: float = 0.25) -> Iterator[Snapshot]:
+        """Yield the snapshot each time it changes (checked every ``interval`` seconds),
+        until it is final; ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Snapshot | None = None
+        while True:
+            snapshot = self.details()
+            if last is None or is_newer(snapshot, last.get("epoch"), int(last.get("seq") or 0)):
+                last = snapshot
+                yield snapshot
+                if is_final(snapshot):
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"the {self.kind} did not finish in time")
+            time.sleep(interval)
+
+
+class DetailedGroupResult(_PolledSnapshot):
     """The steps of several tasks at once (e.g. a Celery group): one overall snapshot.
 
     ``DetailedGroupResult(group_result)`` or ``DetailedGroupResult([id1, id2, ...])``;
     ``details()`` gives :func:`djenga.wire.group_snapshot` of the members, in order.
     """
+
+    kind = "group"
 
     def __init__(self, results: Any, app: Any = None) -> None:
         members = getattr(results, "results", results)
@@ -175,34 +208,16 @@ class DetailedGroupResult:
             return group_snapshot([])
         return group_snapshot(self.results[0].detail_backend.store.read_many(self.task_ids))
 
-    @property
-    def percent(self) -> float:
-        return float(self.details()["percent"])
 
-    def follow(self, timeout: float | None = 60.0, interval: float = 0.25) -> Iterator[Snapshot]:
-        """Yield the group snapshot each time it changes (checked every ``interval``
-        seconds), until every member is final."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last: Snapshot | None = None
-        while True:
-            snapshot = self.details()
-            if last is None or is_newer(snapshot, last.get("epoch"), int(last.get("seq") or 0)):
-                last = snapshot
-                yield snapshot
-                if is_final(snapshot):
-                    return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError("the group did not finish in time")
-            time.sleep(interval)
-
-
-class DetailedWorkflowResult:
+class DetailedWorkflowResult(_PolledSnapshot):
     """The steps of a whole chain or chord, stage by stage: one overall snapshot.
 
     ``DetailedWorkflowResult(chain(...).apply_async())``, ``DetailedWorkflowResult(
     chord(header)(body))`` or ``DetailedWorkflowResult([[id1], [id2, id3], [id4]])``;
     ``details()`` gives :func:`djenga.wire.workflow_snapshot` of the stages.
     """
+
+    kind = "workflow"
 
     def __init__(self, result: Any, app: Any = None) -> None:
         from ..live.auth import workflow_stages
@@ -226,26 +241,6 @@ class DetailedWorkflowResult:
         return snapshot
 
     @property
-    def percent(self) -> float:
-        return float(self.details()["percent"])
-
-    @property
     def state(self) -> str:
         """The workflow's state (see :func:`djenga.wire.workflow_state`)."""
         return str(self.details()["state"])
-
-    def follow(self, timeout: float | None = 60.0, interval: float = 0.25) -> Iterator[Snapshot]:
-        """Yield the workflow snapshot each time it changes (checked every ``interval``
-        seconds), until the workflow is final."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last: Snapshot | None = None
-        while True:
-            snapshot = self.details()
-            if last is None or is_newer(snapshot, last.get("epoch"), int(last.get("seq") or 0)):
-                last = snapshot
-                yield snapshot
-                if is_final(snapshot):
-                    return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError("the workflow did not finish in time")
-            time.sleep(interval)

@@ -35,6 +35,20 @@ def _catalog_once(context: Any) -> SafeString:
     return catalog_script()
 
 
+def _attributes(attributes: dict[str, Any]) -> SafeString:
+    """Keyword arguments as HTML attributes: ``stay_open=True`` is ``stay-open=""``; False
+    and None leave the attribute out; values are escaped."""
+    return format_html_join(
+        "",
+        ' {}="{}"',
+        (
+            (name.replace("_", "-"), "" if value is True else value)
+            for name, value in attributes.items()
+            if value is not False and value is not None
+        ),
+    )
+
+
 @register.simple_tag(takes_context=True)
 def djenga_i18n(context: Any) -> SafeString:
     """The widget's and the console's strings in the active language, once per page.
@@ -63,15 +77,7 @@ def djenga_task_progress(context: Any, task_id: str, **attributes: Any) -> str:
             "cancel_url": reverse("djenga:task-action", args=[task_id, "cancel"]),
             **attributes,
         }
-    extra = format_html_join(
-        "",
-        ' {}="{}"',
-        (
-            (name.replace("_", "-"), "" if value is True else value)
-            for name, value in attributes.items()
-            if value is not False and value is not None
-        ),
-    )
+    extra = _attributes(attributes)
     return format_html(
         '{}<script type="module" src="{}"></script>'
         '<djenga-task-progress task-id="{}" token="{}" poll-url="{}"{}></djenga-task-progress>',
@@ -95,15 +101,7 @@ def djenga_workflow_progress(context: Any, workflow: Any, **attributes: Any) -> 
     """
     request = context.get("request")
     user = getattr(request, "user", None)
-    extra = format_html_join(
-        "",
-        ' {}="{}"',
-        (
-            (name.replace("_", "-"), "" if value is True else value)
-            for name, value in attributes.items()
-            if value is not False and value is not None
-        ),
-    )
+    extra = _attributes(attributes)
     return format_html(
         '{}<script type="module" src="{}"></script>'
         '<djenga-task-progress workflow-token="{}" poll-url="{}"{}></djenga-task-progress>',
