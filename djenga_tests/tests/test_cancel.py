@@ -123,6 +123,26 @@ def test_cancel_stops_a_running_task_at_its_next_step_helper():
     assert kinds[-1][0] == "finished"
 
 
+def test_a_cancelled_nested_task_ends_revoked_with_its_running_sub_steps_failed():
+    """The cancel is seen by a helper inside `with self.step()` blocks: the blocks fail
+    their steps on the way out, and the final snapshot stays REVOKED, never PROGRESS."""
+    name = f"nested-{uuid.uuid4()}"
+    sent = tasks.nested_export.delay(rows=2, gate_name=name)  # waits in 1.2 for the gate
+    result = AsyncDetailedResult(sent.id)
+    wait_for(lambda: result.details()["current_path"] == [1, 1.2])
+    assert result.cancel(by="alice") == actions.REQUESTED
+    tasks.gate(name).set()  # the next helper (the "zip" sub-step's start) sees the request
+    details = final(result)
+    assert details["state"] == "REVOKED" and sent.state == "REVOKED"
+    (export, mail) = details["steps"]
+    assert (export["state"], mail["state"]) == ("failed", "pending")
+    query, write = export["children"]
+    assert (query["state"], write["state"]) == ("done", "failed")
+    assert write["duration"] is not None and export["duration"] >= write["duration"]
+    time.sleep(0.5)  # nothing published after the final snapshot turns it back
+    assert result.details()["state"] == "REVOKED"
+
+
 def test_a_task_may_ask_itself():
     name = f"ask-{uuid.uuid4()}"
     sent = tasks.checks_itself.delay(name)
