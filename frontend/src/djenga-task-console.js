@@ -4,7 +4,7 @@
 import { CLOSE } from './progress/constants.js';
 import { retryNow, retryText } from './progress/countdown.js';
 import { pageTranslator } from './progress/i18n.js';
-import { formatElapsed, isFinalState, stateLabel } from './progress/snapshot.js';
+import { formatElapsed, isFinalState, runningPath, stateLabel } from './progress/snapshot.js';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_CAP_MS = 5000;
@@ -193,7 +193,7 @@ export class DjengaTaskConsole extends HTMLElement {
     link.title = task.task_id;
     cells[1].replaceChildren(link);
     cells[2].textContent = stateLabel(task.state, this._t) || task.state || '';
-    const path = currentStepPath(task); // nested steps: "Export › Write — row 2"
+    const path = runningPath(task); // nested steps: "Export › Write — row 2"
     const step = path[path.length - 1];
     cells[3].textContent = step
       ? [path.map((s) => s.description).filter(Boolean).join(' › '), step.message].filter(Boolean).join(' — ')
@@ -250,19 +250,4 @@ export class DjengaTaskConsole extends HTMLElement {
 
 if (!customElements.get('djenga-task-console')) {
   customElements.define('djenga-task-console', DjengaTaskConsole);
-}
-
-/** The steps from the top level down to the task's current one (wire v2 `current_path`; a v1
- * snapshot names only a top-level `current`); [] when none runs. */
-function currentStepPath(task) {
-  const keys = Array.isArray(task.current_path) && task.current_path.length ? task.current_path : [task.current];
-  const path = [];
-  let level = task.steps || [];
-  for (const key of keys) {
-    const step = level.find((s) => s && s.key === key);
-    if (!step) break;
-    path.push(step);
-    level = Array.isArray(step.children) ? step.children : [];
-  }
-  return path;
 }

@@ -165,6 +165,21 @@ export function shownPercent(snap) {
   return percent === null ? null : Math.floor(clamp(percent, 0, 99) + 1e-9);
 }
 
+/** The steps from the top level down to the task's current one (wire v2 `current_path`; a v1
+ * snapshot names only a top-level `current`); [] when none runs. */
+export function runningPath(snap) {
+  const keys = Array.isArray(snap?.current_path) && snap.current_path.length ? snap.current_path : [snap?.current];
+  const path = [];
+  let level = stepsOf(snap);
+  for (const key of keys) {
+    const step = key == null ? null : level.find((s) => s.key != null && String(s.key) === String(key));
+    if (!step) break;
+    path.push(step);
+    level = Array.isArray(step.children) ? step.children.filter(isObject) : [];
+  }
+  return path;
+}
+
 /** Derive what the UI shows from a task snapshot, tolerating any missing field. */
 export function summarize(snap, t = ENGLISH) {
   const steps = stepsOf(snap);
@@ -172,7 +187,11 @@ export function summarize(snap, t = ENGLISH) {
   // `current` names a step key; if it doesn't match one, the running step is the next best guess.
   let index = snap?.current == null ? -1 : steps.findIndex((s) => s.key != null && String(s.key) === String(snap.current));
   if (index < 0) index = steps.findIndex((s) => s.state === 'running');
-  const description = index < 0 ? '' : text(steps[index].description);
+  // A running sub-step is named after its parents: "Export the orders › Write the CSV file".
+  const path = runningPath(snap);
+  const description = index < 0 ? ''
+    : (path[0] === steps[index] && path.length > 1 ? path : [steps[index]]).map((s) => text(s.description))
+      .filter(Boolean).join(' › ');
   let stepText = '';
   if (index >= 0) {
     const values = { index: t.number(index + 1), count: t.number(steps.length), description };

@@ -3,8 +3,8 @@
 import { CLOSE, FINAL_STATES, isFinalState, TASK_STATES } from '../../src/progress/constants.js';
 import { compilePlural, interpolate, pageTranslator, Translator } from '../../src/progress/i18n.js';
 import {
-  buildUrl, etaSeconds, formatElapsed, formatEta, isNewer, membersEnded, shownPercent, stepElapsedMs, stepProgress,
-  summarize, summarizeGroup, summarizeMember, taskElapsedMs,
+  buildUrl, etaSeconds, formatElapsed, formatEta, isNewer, membersEnded, runningPath, shownPercent, stepElapsedMs,
+  stepProgress, summarize, summarizeGroup, summarizeMember, taskElapsedMs,
 } from '../../src/progress/snapshot.js';
 import { equal, test } from './harness.js';
 
@@ -122,6 +122,22 @@ test('summarize: the current step, the valuetext and the announcement', () => {
   equal([done.percent, done.valuetext, done.announcement], [100, 'Done', 'Task done']);
   equal(summarize({ ...snap, state: 'SUCCESS' }, FR).valuetext, 'Terminé');
   equal(summarize(undefined).valuetext, '');
+});
+
+test('runningPath and summarize name a running sub-step after its parents (wire v2)', () => {
+  const write = { key: 1.2, state: 'running', description: 'Write', children: [] };
+  const snap = {
+    v: 2, state: 'PROGRESS', current: 1.2, current_path: [1, 1.2], percent: 25,
+    steps: [{ key: 1, state: 'running', description: 'Export', children: [{ key: 1.1, state: 'done' }, write] },
+      { key: 2, state: 'pending', description: 'Mail', children: [] }],
+  };
+  equal(runningPath(snap).map((s) => s.key), [1, 1.2]);
+  equal(summarize(snap).valuetext, 'Step 1 of 2: Export › Write', 'the top-level index, the whole path');
+  equal(summarize(snap).current.key, 1, 'current stays the top-level step');
+  equal(runningPath({ ...snap, current_path: [1, 'gone'] }).map((s) => s.key), [1], 'a stale path stops where it breaks');
+  const v1 = { state: 'PROGRESS', current: 2, steps: [{ key: 1, state: 'done' }, { key: 2, state: 'running', description: 'B' }] };
+  equal([runningPath(v1).map((s) => s.key), summarize(v1).valuetext], [[2], 'Step 2 of 2: B']);
+  equal([runningPath({ state: 'PENDING', current: null, steps: [] }), runningPath(undefined)], [[], []]);
 });
 
 test('summarizeMember names nameless tasks and labels the row', () => {
