@@ -244,3 +244,27 @@ def test_the_cancel_key_cancels_the_task_being_watched(redis_server):
     assert "press c to cancel the task" in err and "cancel: requested" in err
     details = result.details()
     assert details["state"] == "REVOKED" and details["cancel"]["by"].endswith("(watch_task)")
+
+
+def test_retry_note_counts_down_to_the_due_time_and_never_past_the_delay():
+    from djenga.management.commands.watch_task import retry_note
+
+    waiting = {"state": "RETRY", "retry_at": 1_000.0, "retry_in": 12.0}
+    assert retry_note(waiting, now=990.2) == "next attempt in 10 s"
+    assert retry_note(waiting, now=900.0) == "next attempt in 12 s"  # a clock behind the worker's
+    assert retry_note(waiting, now=1_005.0) == "next attempt in 0 s"
+    assert retry_note({"state": "RETRY"}) is None  # an eager retry has no due time
+    assert retry_note({**waiting, "state": "PROGRESS"}) is None
+
+
+def test_a_retrying_task_says_when_its_next_attempt_is_due(redis_server):
+    sent = tasks.retry_later.delay(3.0)  # fails once, retries in 3 s, then succeeds
+    env = dict(os.environ, REDIS_URL=redis_server.url, COLUMNS="100")
+    watcher = subprocess.run(
+        [sys.executable, "manage.py", "watch_task", sent.id, "--timeout", "60"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert watcher.returncode == 0, watcher.stderr
+    retrying = [line for line in watcher.stdout.splitlines() if "  RETRY  " in line]
+    assert retrying and "next attempt in " in retrying[0]
+    assert int(retrying[0].split("next attempt in ")[1].split()[0]) <= 3

@@ -304,6 +304,18 @@ def seconds(took: float) -> str:
     return _("%(seconds)s s") % {"seconds": f"{took:.1f}"}
 
 
+def retry_note(snapshot: Snapshot, now: float | None = None) -> str | None:
+    """ "next attempt in 12 s" while a RETRY snapshot waits for its due time (``retry_at``,
+    at most ``retry_in``: a clock ahead of the worker's never shows more than its delay)."""
+    due, delay = snapshot.get("retry_at"), snapshot.get("retry_in")
+    if snapshot.get("state") != TaskState.RETRY or not isinstance(due, (int, float)):
+        return None
+    left = max(0.0, due - (time.time() if now is None else now))
+    if isinstance(delay, (int, float)):
+        left = min(left, delay)
+    return _("next attempt in %(seconds)s s") % {"seconds": math.ceil(left)}
+
+
 def plain_line(snapshot: Snapshot, task_id: str) -> str:
     """One update as one line of text: state, percent and the running step, no markup."""
     steps = [s for s in snapshot.get("steps") or [] if isinstance(s, dict)]
@@ -313,6 +325,9 @@ def plain_line(snapshot: Snapshot, task_id: str) -> str:
         str(snapshot.get("state")),
         f"{floor_percent(snapshot)}%",
     ]
+    note = retry_note(snapshot)
+    if note:
+        parts.append(note)
     path = snapshot.get("current_path") or [snapshot.get("current")]
     current = path[0]
     for index, step in enumerate(steps):
@@ -348,6 +363,7 @@ def render(snapshot: Snapshot, task_id: str) -> Any:
             "bold green" if snapshot.get("state") == "SUCCESS" else "bold",
         ),
         f"  {percent}%",
+        f"  {retry_note(snapshot) or ''}".rstrip(),
     )
     # A ProgressBar ends without a newline: on its own grid row, the steps start below it.
     bar = Table.grid()
