@@ -1,13 +1,30 @@
-"""Helpers for the live tests: a WebSocket client on the project's real ASGI app."""
+"""Helpers for the live tests: a WebSocket client on the project's real ASGI app, and a
+wait for a condition."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from channels.testing import WebsocketCommunicator
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0) -> T:
+    """``predicate()``'s first truthy value, asked every 20 ms; AssertionError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 def ws_path(task_id: str, **params: Any) -> str:

@@ -24,19 +24,9 @@ from djenga.wire import WIRE_VERSION, for_viewer
 from djenga_tests import tasks
 
 from .fixtures import ROOT
-from .live_helpers import close_code, open_socket
+from .live_helpers import close_code, open_socket, wait_for
 
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("celery_worker")]
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def running_in_step(result, key, timeout=20.0):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 import pytest
 
@@ -10,19 +10,15 @@ from djenga.celery.results import AsyncDetailedResult
 from djenga_tests import tasks
 from djenga_tests.minions import Gru, Moon
 
+from . import live_helpers
+
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("celery_worker")]
 
 FOUR = ["Fly to the moon", "Shrink the moon", "Grab the moon", "Sit on the toilet"]
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+#: The shared wait, with this file's shorter default: its tasks take a fraction of a second.
+wait_for = partial(live_helpers.wait_for, timeout=10.0)
 
 
 def final_details(async_result, timeout=15):

@@ -16,19 +16,9 @@ from djenga.celery.results import AsyncDetailedResult, DetailedWorkflowResult
 from djenga.live.auth import make_group_token, make_workflow_token, workflow_stages
 from djenga_tests import tasks
 
-from .live_helpers import ORIGIN, close_code, frames_until_close
+from .live_helpers import ORIGIN, close_code, frames_until_close, wait_for
 
 pytestmark = [pytest.mark.backend, pytest.mark.usefixtures("celery_worker")]
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def finish(result) -> dict:
