@@ -158,11 +158,10 @@ def cancel(
     now = time.time()
     request = {"by": by, "staff": staff, "at": now, "via": via}
     event = {"type": "action", "at": now, "action": "cancel", "by": by, "via": via}
-    code, _stored = store.act(task_id, event, cancel=request, expires=_expires(app))
+    code = store.act(task_id, event, cancel=request, expires=_expires(app))
     if code == ACTION_FINAL:
         return ActionResult("cancel", task_id, FINAL)
-    snapshot = store.stored(task_id) if code != ACTION_QUEUED else None
-    if code == ACTION_QUEUED or (snapshot or {}).get("state") == "PENDING":
+    if code == ACTION_QUEUED:
         # Not started: the workers discard it as soon as they hear of it (in memory only;
         # a worker started later still finds the request in Redis, in before_start).
         _celery(app).control.revoke(task_id)
@@ -185,10 +184,9 @@ def revoke(
     store = store if store is not None else _web_store()
     now = time.time()
     event = {"type": "action", "at": now, "action": action, "by": by, "via": via}
-    code, _stored = store.act(task_id, event, expires=_expires(app))
     from .store.calls import ACTION_FINAL
 
-    if code == ACTION_FINAL:
+    if store.act(task_id, event, expires=_expires(app)) == ACTION_FINAL:
         return ActionResult(action, task_id, FINAL)
     _celery(app).control.revoke(task_id, terminate=terminate, signal="SIGTERM")
     return ActionResult(action, task_id, SENT)

@@ -16,16 +16,16 @@
 -- seq, carrying the cancel request as its "cancel" field, and the event in its log, so
 -- every watcher and the console's timeline see the action at once.
 --
--- Returns {code, stored cancel request or false}: code 0 if the task is already final
--- (nothing stored), 1 if it was recorded on a stored snapshot, 2 if the task has no
--- snapshot yet (still queued, or never sent): only the request is stored.
+-- Returns 0 if the task is already final (nothing stored), 1 if it was recorded on the
+-- snapshot of a started task, 2 if the task has not started: no snapshot yet, or a
+-- PENDING one (declared steps, still queued), which is recorded too.
 local raw = redis.call('HGET', KEYS[1], 'snap')
 local state = nil
 if raw then
   state = cjson.decode(raw)['state']
   if state == 'SUCCESS' or state == 'FAILURE' or state == 'REVOKED' or state == 'LOST'
       or state == 'EXPIRED' then
-    return {0, redis.call('HGET', KEYS[1], 'cancel') or false}
+    return 0
   end
 end
 local old = redis.call('HGET', KEYS[1], 'cancel')
@@ -38,7 +38,7 @@ if ttl > 0 and redis.call('TTL', KEYS[1]) == -1 then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 if not raw then
-  return {2, cancel or false}
+  return 2
 end
 local stored = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
 local epoch = stored[2]
@@ -62,4 +62,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0',
 local publish = ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH'
 redis.call(publish, ARGV[6], snap)
 redis.call(publish, ARGV[7], snap)
-return {1, cancel or false}
+if state == 'PENDING' then
+  return 2
+end
+return 1

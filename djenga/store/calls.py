@@ -255,7 +255,8 @@ ACTION_LUA = resources.files("djenga.celery").joinpath("action.lua").read_text()
 CANCEL_FIELD = "cancel"
 
 #: What action.lua answers: the task was already final (nothing stored), the action was
-#: recorded on its snapshot, or it has no snapshot yet (queued): only the request is kept.
+#: recorded on a started task's snapshot, or the task has not started (no snapshot yet, or
+#: a PENDING one): the request is kept, and a worker that takes the task never starts it.
 ACTION_FINAL, ACTION_RECORDED, ACTION_QUEUED = 0, 1, 2
 
 
@@ -298,8 +299,3 @@ def action_call(
         b"1" if names.sharded else b"0",  # 8 sharded
     ]
     return keys, args
-
-
-def action_reply(reply: Any) -> tuple[int, dict[str, Any] | None]:
-    """The code (ACTION_*) and the stored cancel request of an action.lua reply."""
-    return int(reply[0]), cancel_of(reply[1])

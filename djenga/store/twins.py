@@ -30,7 +30,6 @@ from .calls import (
     Lookup,
     Since,
     action_call,
-    action_reply,
     cancel_of,
     durations_key,
     events_of,
@@ -100,11 +99,11 @@ class TaskStore:
         *,
         cancel: dict[str, Any] | None = None,
         expires: int = 0,
-    ) -> tuple[int, dict[str, Any] | None]:
+    ) -> int:
         """Record an action (action.lua): ``event`` in the task's log and, with ``cancel``,
-        the cancel request; the code (``ACTION_*``) and the request stored."""
+        the cancel request; what was done (``ACTION_*``)."""
         keys, args = action_call(self.names, task_id, event, cancel=cancel, expires=expires)
-        return action_reply(self._action(keys=keys, args=args))
+        return int(self._action(keys=keys, args=args))
 
     def log_event(self, task_id: str, event: dict[str, Any]) -> None:
         """Append ``event`` to the task's log under its current seq, without publishing (a
@@ -256,10 +255,10 @@ class AsyncTaskStore:
         *,
         cancel: dict[str, Any] | None = None,
         expires: int = 0,
-    ) -> tuple[int, dict[str, Any] | None]:
+    ) -> int:
         """Async :meth:`TaskStore.act`."""
         keys, args = action_call(self.names, task_id, event, cancel=cancel, expires=expires)
-        return action_reply(await self._action(keys=keys, args=args))
+        return int(await self._action(keys=keys, args=args))
 
     async def log_event(self, task_id: str, event: dict[str, Any]) -> None:
         """Async :meth:`TaskStore.log_event`."""
