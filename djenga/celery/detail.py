@@ -28,6 +28,11 @@ MAX_PENDING_EVENTS = 100
 MAX_UNFINISHED_PERCENT = 99.0
 
 
+def error_of(error: BaseException) -> dict[str, str | None]:
+    """An exception as snapshots and events carry it: its type's name and its message."""
+    return {"type": type(error).__name__, "message": clip(error)}
+
+
 def validate_step_declarations(steps: object) -> list[StepDeclaration]:
     """Check a task's ``steps=[(key, description), ...]`` option; return it as a list.
 
@@ -470,7 +475,7 @@ class TaskDetail:
         if self.state in FINAL_STATES:
             self.ended_at = now
         if error is not None:
-            self.error = {"type": type(error).__name__, "message": clip(error)}
+            self.error = error_of(error)
         if traceback:
             self.private["traceback"] = clip(traceback)
         if result is not None and self.state is TaskState.SUCCESS:
@@ -601,7 +606,7 @@ class TaskDetail:
         else:
             fields["state"] = state.value
             if error is not None:
-                fields["error"] = {"type": type(error).__name__, "message": clip(error)}
+                fields["error"] = error_of(error)
         return self._event("step_ended", now, **fields)
 
     def _event(self, kind: str, at: float, **fields: Any) -> Event:

@@ -169,7 +169,9 @@ class DetailTask(Task):
         except BaseException as exc:
             with detail.lock:
                 detail.fail_step(key, exc)
-            self._reporter.publish()
+                final = detail.is_final  # a cancel already recorded REVOKED, failed steps too
+            if not final:
+                self._reporter.publish()
             raise
         if detail.step(key).state is StepState.RUNNING:  # unless the block ended it
             self.end_step(key)
