@@ -203,20 +203,38 @@ def group_snapshot(members: list[Snapshot]) -> Snapshot:
     ``seq`` is the sum of the members' seqs and ``epoch`` a digest of their epochs, so
     the usual ordering rule (:func:`is_newer`) holds for groups too.
     """
-    states = [str(member.get("state")) for member in members]
-    percents = [float(member.get("percent") or 0.0) for member in members]
-    epochs = "|".join(str(member.get("epoch")) for member in members)
+    totals = _totals(members)
     return frame(
         FrameType.GROUP,
-        seq=sum(int(member.get("seq") or 0) for member in members),
-        epoch=hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
-        state=group_state(states),
-        percent=round(sum(percents) / len(percents), 2) if percents else 0.0,
-        total=len(members),
-        counts=dict(Counter(states)),
-        updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        seq=totals["seq"],
+        epoch=totals["epoch"],
+        state=group_state(totals["counts"]),
+        percent=totals["percent"],
+        total=totals["total"],
+        counts=totals["counts"],
+        updated_at=totals["updated_at"],
         tasks=members,
     )
+
+
+def _mean_percent(tasks: list[Snapshot]) -> float:
+    percents = [float(task.get("percent") or 0.0) for task in tasks]
+    return round(sum(percents) / len(percents), 2) if percents else 0.0
+
+
+def _totals(members: list[Snapshot]) -> dict[str, Any]:
+    """What a group's and a workflow's frames say of all their tasks: ``seq`` (the sum of
+    the members' seqs) and ``epoch`` (a digest of their epochs), so the usual ordering rule
+    (:func:`is_newer`) holds for them too; the mean percent; the count per state."""
+    epochs = "|".join(str(member.get("epoch")) for member in members)
+    return {
+        "seq": sum(int(member.get("seq") or 0) for member in members),
+        "epoch": hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        "percent": _mean_percent(members),
+        "total": len(members),
+        "counts": dict(Counter(str(member.get("state")) for member in members)),
+        "updated_at": max((m.get("updated_at") or 0 for m in members), default=None) or None,
+    }
 
 
 def stage_state(states: list[str]) -> str:
@@ -249,36 +267,32 @@ def workflow_snapshot(stages: list[list[Snapshot]], *, floor: float = 0.0) -> Sn
     ``current`` is the index of the first stage not yet SUCCESS (null once all are).
     ``seq``/``epoch`` follow :func:`group_snapshot`, so :func:`is_newer` orders them too.
     """
-    members = [member for stage in stages for member in stage]
     parts = []
     for index, tasks in enumerate(stages):
         states = [str(task.get("state")) for task in tasks]
-        percents = [float(task.get("percent") or 0.0) for task in tasks]
         parts.append(
             {
                 "index": index,
                 "state": stage_state(states) if states else TaskState.PENDING.value,
-                "percent": round(sum(percents) / len(percents), 2) if percents else 0.0,
+                "percent": _mean_percent(tasks),
                 "total": len(tasks),
                 "tasks": tasks,
             }
         )
     state = workflow_state(part["state"] for part in parts)
-    percents = [float(member.get("percent") or 0.0) for member in members]
-    percent = round(sum(percents) / len(percents), 2) if percents else 0.0
-    percent = 100.0 if state == TaskState.SUCCESS else min(99.0, max(percent, floor))
-    epochs = "|".join(str(member.get("epoch")) for member in members)
+    totals = _totals([member for stage in stages for member in stage])
+    percent = 100.0 if state == TaskState.SUCCESS else min(99.0, max(totals["percent"], floor))
     current = next((p["index"] for p in parts if p["state"] != TaskState.SUCCESS), None)
     return frame(
         FrameType.WORKFLOW,
-        seq=sum(int(member.get("seq") or 0) for member in members),
-        epoch=hashlib.sha1(epochs.encode(), usedforsecurity=False).hexdigest()[:8],
+        seq=totals["seq"],
+        epoch=totals["epoch"],
         state=state,
         percent=percent,
-        total=len(members),
+        total=totals["total"],
         current=current,
-        counts=dict(Counter(str(member.get("state")) for member in members)),
-        updated_at=max((m.get("updated_at") or 0 for m in members), default=None) or None,
+        counts=totals["counts"],
+        updated_at=totals["updated_at"],
         stages=parts,
     )
 
