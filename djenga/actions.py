@@ -24,6 +24,7 @@ one :func:`~djenga.live.auth.authorise`. Each action is recorded in the task's e
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from typing import Any
 
 from .errors import DjengaError
 from .keys import validate_task_id
+
+logger = logging.getLogger(__name__)
 
 #: Every action, and the ones only staff may take.
 ACTIONS = ("cancel", "revoke", "terminate", "retry")
@@ -113,6 +116,32 @@ def cancel_reason(request: Mapping[str, Any]) -> str:
         else "an unknown time"
     )
     return f"cancelled by {request.get('by') or 'someone'} at {when}"
+
+
+def answer(
+    action: str, task_id: str, *, user: Any, staff: bool, can_cancel: bool, via: str
+) -> tuple[dict[str, Any], int]:
+    """Take an authorised viewer's action, for the POST view and the sockets: the answer
+    frame and its HTTP status (200; 409 refused, with ``ok: false``; 503 when Redis or the
+    broker cannot be reached)."""
+    from kombu.exceptions import KombuError
+    from redis.exceptions import RedisError
+
+    try:
+        result = perform(
+            action,
+            task_id,
+            by=actor(user, staff),
+            staff=staff,
+            can_cancel=can_cancel,
+            via=via,
+        )
+    except ActionRefused as exc:
+        return refusal_frame(action, exc.code), 409
+    except (RedisError, OSError, KombuError) as exc:
+        logger.warning("djenga: %s of %s failed (%s)", action, task_id, exc)
+        return refusal_frame(action, "unavailable"), 503
+    return result.frame(), 200
 
 
 def perform(

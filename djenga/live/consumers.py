@@ -11,7 +11,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from .. import actions, wire
@@ -411,24 +410,13 @@ class GroupProgressConsumer(TaskProgressConsumer):
 def act_for(
     scope: dict[str, object], viewer: Viewer, action: str, task_id: str, *, via: str
 ) -> dict[str, object]:
-    """Take an authorised viewer's action (runs in a thread: Redis and the broker); the
-    answer frame, an ``ok: false`` one if it could not be done."""
+    """Take an authorised viewer's action (runs in a thread: the session, Redis and the
+    broker); the answer frame, an ``ok: false`` one if it could not be done."""
     user = current_user(scope) if viewer.staff else None
-    try:
-        result = actions.perform(
-            action,
-            task_id,
-            by=actions.actor(user, viewer.staff),
-            staff=viewer.staff,
-            can_cancel=viewer.can_cancel,
-            via=via,
-        )
-    except actions.ActionRefused as exc:
-        return actions.refusal_frame(action, exc.code)
-    except (RedisError, OSError, KombuError) as exc:
-        logger.warning("djenga relay: %s of %s failed (%s)", action, task_id, exc)
-        return actions.refusal_frame(action, "unavailable")
-    return result.frame()
+    frame, _status = actions.answer(
+        action, task_id, user=user, staff=viewer.staff, can_cancel=viewer.can_cancel, via=via
+    )
+    return frame
 
 
 class WorkflowProgressConsumer(GroupProgressConsumer):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
 from .. import actions
 from ..connection import read_snapshot, read_snapshots
@@ -51,20 +49,15 @@ def task_action(request: HttpRequest, task_id: str, action: str) -> JsonResponse
     viewer = authorise(request.user, request.POST.get("token") or request.GET.get("token"), task_id)
     if viewer is None or not viewer.may(action):
         return JsonResponse(FORBIDDEN, status=403)
-    try:
-        result = actions.perform(
-            action,
-            task_id,
-            by=actions.actor(request.user, viewer.staff),
-            staff=viewer.staff,
-            can_cancel=viewer.can_cancel,
-            via="console" if viewer.staff else "page",
-        )
-    except actions.ActionRefused as exc:
-        return JsonResponse(actions.refusal_frame(action, exc.code), status=409)
-    except (RedisError, OSError, KombuError):
-        return JsonResponse(actions.refusal_frame(action, "unavailable"), status=503)
-    return JsonResponse(result.frame())
+    frame, status = actions.answer(
+        action,
+        task_id,
+        user=request.user,
+        staff=viewer.staff,
+        can_cancel=viewer.can_cancel,
+        via="console" if viewer.staff else "page",
+    )
+    return JsonResponse(frame, status=status)
 
 
 @require_GET
