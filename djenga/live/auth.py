@@ -70,16 +70,9 @@ def make_group_token(task_ids: list[str], user: Any = None) -> str:
 
 def authorise_group(user: Any, token: str | None) -> tuple[Viewer, list[str]] | None:
     """The group twin of :func:`authorise`: the viewer and the tasks the token names."""
-    if not token:
-        return None
-    try:
-        claims = signing.loads(token, salt=_GROUP_SALT, max_age=get_settings().TOKEN_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    ids = claims.get("g") if isinstance(claims, dict) else None
+    claims = _claims(user, token, _GROUP_SALT)
+    ids = None if claims is None else claims.get("g")
     if not isinstance(ids, list) or not ids or len(ids) > MAX_GROUP_SIZE:
-        return None
-    if claims.get("u") is not None and _user_id(user) != claims["u"]:
         return None
     return Viewer(staff=is_staff(user)), ids
 
@@ -129,20 +122,13 @@ def make_workflow_token(result: Any, user: Any = None) -> str:
 def authorise_workflow(user: Any, token: str | None) -> tuple[Viewer, list[list[str]]] | None:
     """The workflow twin of :func:`authorise` (and :func:`authorise_group`): the viewer and
     the stages the token names, or None (forged, expired, another user's)."""
-    if not token:
-        return None
-    try:
-        claims = signing.loads(token, salt=_WORKFLOW_SALT, max_age=get_settings().TOKEN_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    stages = claims.get("w") if isinstance(claims, dict) else None
+    claims = _claims(user, token, _WORKFLOW_SALT)
+    stages = None if claims is None else claims.get("w")
     if not isinstance(stages, list) or not stages:
         return None
     if not all(isinstance(stage, list) and stage for stage in stages):
         return None
     if sum(len(stage) for stage in stages) > MAX_GROUP_SIZE:
-        return None
-    if claims.get("u") is not None and _user_id(user) != claims["u"]:
         return None
     return Viewer(staff=is_staff(user)), stages
 
@@ -155,17 +141,27 @@ def authorise(user: Any, token: str | None, task_id: str) -> Viewer | None:
     """
     if is_staff(user):
         return Viewer(staff=True)  # staff may take every action (djenga.actions.may)
+    claims = _claims(user, token, _SALT)
+    if claims is None or claims.get("t") != task_id:
+        return None
+    return Viewer(staff=False, can_cancel=claims.get("c") == 1)
+
+
+def _claims(user: Any, token: str | None, salt: str) -> dict[str, Any] | None:
+    """The claims of a token signed with ``salt``, if it is not expired (older than
+    ``DJENGA_TOKEN_MAX_AGE``) and names this user or none; else None (forged, expired,
+    another user's, missing)."""
     if not token:
         return None
     try:
-        claims = signing.loads(token, salt=_SALT, max_age=get_settings().TOKEN_MAX_AGE)
+        claims = signing.loads(token, salt=salt, max_age=get_settings().TOKEN_MAX_AGE)
     except signing.BadSignature:  # includes SignatureExpired
         return None
-    if not isinstance(claims, dict) or claims.get("t") != task_id:
+    if not isinstance(claims, dict):
         return None
     if claims.get("u") is not None and _user_id(user) != claims["u"]:
         return None
-    return Viewer(staff=False, can_cancel=claims.get("c") == 1)
+    return claims
 
 
 def current_user(scope: dict[str, Any]) -> Any:
