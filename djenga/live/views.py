@@ -60,6 +60,7 @@ def task_action(request: HttpRequest, task_id: str, action: str) -> JsonResponse
     return JsonResponse(frame, status=status)
 
 
+@never_cache
 @require_GET
 def workflow_snapshot(request: HttpRequest) -> JsonResponse:
     """GET ``djenga/workflows/?token=…``: the workflow's snapshot, as the WebSocket sends it

@@ -181,6 +181,7 @@ def test_the_json_view_gives_the_workflow_snapshot_or_403(settings):
     )
     data = response.json()
     assert response.status_code == 200 and data["type"] == "workflow"
+    assert "no-cache" in response["Cache-Control"]  # a poller never gets a cached answer
     assert [[t["task_id"] for t in s["tasks"]] for s in data["stages"]] == workflow_stages(sent)
     for bad in ("forged", make_group_token([sent.id])):
         refused = client.get("/djenga/workflows/", {"token": bad})
