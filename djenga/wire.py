@@ -88,6 +88,22 @@ def is_final(snapshot: Snapshot) -> bool:
     return snapshot.get("state") in FINAL_STATES
 
 
+def running_path(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """The snapshot's running steps from the top level down (v2 ``current_path``; a v1
+    snapshot names only a top-level ``current``); it stops where a key is not found, and
+    is [] when no step runs (frontend/src/progress/snapshot.js has its twin)."""
+    keys = snapshot.get("current_path") or [snapshot.get("current")]
+    path: list[dict[str, Any]] = []
+    level = snapshot.get("steps") or []
+    for key in keys:
+        step = next((s for s in level if isinstance(s, dict) and s.get("key") == key), None)
+        if key is None or step is None:
+            break
+        path.append(step)
+        level = step.get("children") or []
+    return path
+
+
 def pending_snapshot(task_id: str) -> Snapshot:
     """The snapshot of a task djenga knows nothing about (yet): PENDING, no steps."""
     return frame(

@@ -11,7 +11,15 @@ from celery.result import AsyncResult
 from ..errors import NotADetailBackend
 from ..store import AsyncTaskStore
 from ..store.cluster import AsyncShardListener, ShardListener
-from ..wire import Snapshot, decode, group_snapshot, is_final, is_newer, workflow_snapshot
+from ..wire import (
+    Snapshot,
+    decode,
+    group_snapshot,
+    is_final,
+    is_newer,
+    running_path,
+    workflow_snapshot,
+)
 from .backends import RedisDetailBackend
 
 __all__ = ["AsyncDetailedResult", "DetailedGroupResult", "DetailedWorkflowResult"]
@@ -62,13 +70,9 @@ class AsyncDetailedResult(AsyncResult):
     def current_step(self) -> dict[str, Any] | None:
         """The running step (the deepest one when steps are nested), or None."""
         snapshot = self.details()
-        level, step = snapshot["steps"], None
-        for key in snapshot.get("current_path") or [snapshot["current"]]:
-            step = next((s for s in level if s["key"] == key), None)
-            if step is None:
-                return None
-            level = step.get("children") or []
-        return step
+        path = running_path(snapshot)
+        keys = snapshot.get("current_path") or [snapshot["current"]]
+        return path[-1] if path and len(path) == len(keys) else None
 
     @property
     def percent(self) -> float:

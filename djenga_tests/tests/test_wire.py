@@ -95,3 +95,15 @@ def test_a_big_group_frame_is_slimmed_under_daphnes_limit_and_keeps_what_a_row_s
     fitted, text = fit_group(biggest)
     assert len(text.encode()) <= MAX_FRAME_BYTES and fitted["slim"] in (4, 5)
     assert [t["task_id"] for t in fitted["tasks"]] == [f"task-{i}" for i in range(500)]
+
+
+def test_running_path_walks_current_path_and_stops_where_it_breaks():
+    from djenga.wire import running_path
+
+    write = {"key": 1.2, "state": "running", "children": []}
+    export = {"key": 1, "state": "running", "children": [{"key": 1.1}, write]}
+    snapshot = {"steps": [export, {"key": 2}], "current": 1.2, "current_path": [1, 1.2]}
+    assert running_path(snapshot) == [export, write]
+    assert running_path({**snapshot, "current_path": [1, "gone"]}) == [export]
+    assert running_path({"steps": [export], "current": 1}) == [export]  # a v1 snapshot
+    assert running_path({"steps": [export], "current": None, "current_path": []}) == []

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ...celery.results import AsyncDetailedResult
 from ...errors import InvalidTaskId, NotADetailBackend
 from ...keys import validate_task_id
-from ...wire import Snapshot, TaskState, is_final
+from ...wire import Snapshot, TaskState, is_final, running_path
 from .debug_celery import load_celery_app
 
 #: Exit codes: 0 success; 1 the task failed, was revoked, lost or expired, or nobody knows
@@ -328,22 +328,20 @@ def plain_line(snapshot: Snapshot, task_id: str) -> str:
     note = retry_note(snapshot)
     if note:
         parts.append(note)
-    path = snapshot.get("current_path") or [snapshot.get("current")]
-    current = path[0]
-    for index, step in enumerate(steps):
-        if current is not None and step.get("key") == current:
-            position = _("step %(index)s/%(count)s") % {"index": index + 1, "count": len(steps)}
-            names = [step.get("description") or ""]
-            for key in path[1:]:  # nested: "step 1/2 Export > Write"
-                step = next((c for c in step.get("children") or [] if c.get("key") == key), step)
-                names.append(step.get("description") or "")
-            text = f"{position} {' > '.join(names)}".rstrip()
-            if step.get("message"):
-                text += f" — {step['message']}"
-            if step.get("total"):
-                text += f" ({step.get('done') or 0:g}/{step['total']:g})"
-            parts.append(text)
-            break
+    path = running_path(snapshot)
+    if path:
+        position = _("step %(index)s/%(count)s") % {
+            "index": steps.index(path[0]) + 1,
+            "count": len(steps),
+        }
+        names = [step.get("description") or "" for step in path]  # "Export > Write"
+        step = path[-1]
+        text = f"{position} {' > '.join(names)}".rstrip()
+        if step.get("message"):
+            text += f" — {step['message']}"
+        if step.get("total"):
+            text += f" ({step.get('done') or 0:g}/{step['total']:g})"
+        parts.append(text)
     return "  ".join(parts)
 
 
