@@ -161,12 +161,20 @@ export function setMarker(marker, glyph, spoken) {
   setText(marker.lastChild, spoken);
 }
 
-/** Give a step or task row (its marker first) a new state: data-state, part names and marker. */
-export function setRowState(li, state, part, glyph, spoken) {
+/** Give a step or task row a new state: data-state, part names and its marker (by default
+ * its first child; a workflow's stage and task rows keep theirs in a head). */
+export function setRowState(li, state, part, glyph, spoken, marker = li.firstChild) {
   if (li.dataset.state === state) return;
   li.dataset.state = state;
   li.setAttribute('part', part);
-  setMarker(li.firstChild, glyph, spoken);
+  setMarker(marker, glyph, spoken);
+}
+
+/** Keep `list` at `n` children, reusing the ones there and adding ones made by `make`; the children. */
+export function sized(list, n, make) {
+  while (list.children.length > n) list.lastElementChild.remove();
+  while (list.children.length < n) list.append(make());
+  return [...list.children];
 }
 
 export const STEP_MARKERS = { done: '✓', failed: '✗', running: '…', pending: '○', skipped: '–' };

@@ -2,7 +2,7 @@
 // its row, and its description becomes a disclosure button (aria-expanded, aria-controls) that
 // shows or hides it. Rows are the task view's own (makeItem/updateItem); text only, never HTML.
 
-import { el, setAttr, setText } from './dom.js';
+import { el, setAttr, setText, sized } from './dom.js';
 import { isObject } from './snapshot.js';
 
 /** A step's children (wire v2); [] for a leaf or a v1 step. */
@@ -70,9 +70,8 @@ const subListOf = (li) => (li.lastElementChild?.classList.contains('djenga-subst
  */
 export function renderStepTree(list, steps, t, makeItem, updateItem, level = 1) {
   if (level === 1 && steps.some((step) => childrenOf(step).length)) ensureStyles(list);
-  while (list.children.length > steps.length) list.lastElementChild.remove();
-  steps.forEach((step, index) => {
-    const li = list.children[index] || list.appendChild(makeItem());
+  sized(list, steps.length, makeItem).forEach((li, index) => {
+    const step = steps[index];
     const kids = childrenOf(step);
     const sub = subListOf(li) || (kids.length ? makeParent(li) : null);
     updateItem(li, step, index, t);

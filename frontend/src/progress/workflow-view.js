@@ -4,7 +4,7 @@
 
 import { retryNow, retryText } from './countdown.js';
 import {
-  el, makeBar, makeMarker, renderHead, setAttr, setMarker, setRowState, setText, setWidth, STEP_MARKERS,
+  el, makeBar, makeMarker, renderHead, setAttr, setRowState, setText, setWidth, sized, STEP_MARKERS,
 } from './dom.js';
 import { ENGLISH } from './i18n.js';
 import {
@@ -97,13 +97,6 @@ export function summarizeWorkflow(snap, t = ENGLISH) {
 }
 
 /** A stage's or a task's row changes state: data-state, part names and its head's marker. */
-function setHeadState(li, state, part, glyph, spoken) {
-  if (li.dataset.state === state) return;
-  li.dataset.state = state;
-  li.setAttribute('part', part);
-  setMarker(li.firstChild.firstChild, glyph, spoken);
-}
-
 function makeStage() {
   const li = el('li', 'djenga-stage');
   const head = el('div', 'djenga-stage-head', 'stage-head');
@@ -127,13 +120,6 @@ function makeStep() {
   li.append(makeMarker('djenga-stage-step-marker', 'stage-step-marker'),
     el('span', 'djenga-stage-step-description', 'stage-step-description'), el('span', 'djenga-stage-step-message', 'stage-step-message'));
   return li;
-}
-
-/** Keep `list` at `n` children, reusing the ones there, made by `make`. */
-function sized(list, n, make) {
-  while (list.children.length > n) list.lastElementChild.remove();
-  while (list.children.length < n) list.append(make());
-  return [...list.children];
 }
 
 function updateSteps(list, task, t) {
@@ -188,7 +174,8 @@ export class WorkflowView {
       const stage = view.stages[index];
       const state = known(stage.state);
       const name = stageName(stage, index, t);
-      setHeadState(li, state, `stage stage-${state.toLowerCase()}`, STATE_MARKERS[state], `${stateLabel(state, t)}: `);
+      setRowState(li, state, `stage stage-${state.toLowerCase()}`, STATE_MARKERS[state], `${stateLabel(state, t)}: `,
+        li.firstChild.firstChild);
       setText(li.querySelector('.djenga-stage-name'), name);
       setWidth(li.querySelector('.djenga-stage-bar-fill'), shownPercent(stage));
       setAttr(li, 'aria-label', t.gettext('%(name)s: %(step)s', { name, step: stateLabel(state, t) }));
@@ -199,8 +186,8 @@ export class WorkflowView {
         const taskState = known(task.state);
         row.toggleAttribute('data-single', single);
         const taskName = text(task.name) || t.gettext('Task %(index)s', { index: t.number(i + 1) });
-        setHeadState(row, taskState, `stage-task stage-task-${taskState.toLowerCase()}`, STATE_MARKERS[taskState],
-          `${stateLabel(taskState, t)}: `);
+        setRowState(row, taskState, `stage-task stage-task-${taskState.toLowerCase()}`, STATE_MARKERS[taskState],
+          `${stateLabel(taskState, t)}: `, row.firstChild.firstChild);
         setText(row.querySelector('.djenga-stage-task-name'), taskName);
         setWidth(row.querySelector('.djenga-stage-task-bar-fill'), shownPercent(task));
         if (!single) setAttr(row, 'aria-label', t.gettext('%(name)s: %(step)s', { name: taskName, step: stateLabel(taskState, t) }));
