@@ -60,5 +60,5 @@ def quickstart_asgi_source() -> str:
 gc.callbacks.append(_time_collections)
 signal.signal(signal.SIGUSR1, lambda *_: gc.collect())
 threading.Thread(target=_write_forever, args=(os.environ["GC_STATS"],), daemon=True).start()
-# DJANGO_SETTINGS_MODULE is the example project's: the block's setdefault keeps it.
+# DJANGO_SETTINGS_MODULE comes from harness.daphne_env: the block's setdefault keeps it.
 exec(compile(quickstart_asgi_source(), str(QUICKSTART), "exec"), globals())

@@ -135,7 +135,7 @@ def daphne_env(redis_url: str, data_dir: str, **extra: str) -> dict[str, str]:
         os.environ,
         REDIS_URL=redis_url,
         DJENGA_DATA_DIR=data_dir,
-        DJANGO_SETTINGS_MODULE="djenga_tests.settings",
+        DJANGO_SETTINGS_MODULE="bench_settings",  # the example project's, with a channel layer
         PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]),
         **extra,
     )

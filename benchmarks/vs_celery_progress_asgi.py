@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djenga_tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench_settings")
 
 from django.core.asgi import get_asgi_application
 

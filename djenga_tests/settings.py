@@ -117,21 +117,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 if SENTINEL_MASTER:
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = SENTINEL_MASTER
 
-# channels-redis (for your own consumers; djenga's relay does not need it), with the fixes
-# it needs: a socket timeout above its 5 s BZPOPMIN (redis-py 8 otherwise drops idle
-# consumers), room for bursts, and a connection pool that does not refuse at 100.
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py 8's pool stops at 100 connections; a thousand consumers joining
-            # and leaving groups at once need more.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 2000}],
-            "capacity": 1000,
-            "expiry": 60,
-        },
-    }
-}
+# No CHANNEL_LAYERS: djenga's relay does not use the channel layer, and neither does the
+# quickstart. The benchmarks that compare against channels-redis add one
+# (benchmarks/bench_settings.py).
 
 LOGGING = {
     "version": 1,
