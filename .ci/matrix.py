@@ -8,11 +8,14 @@
 Each corner gets a fresh venv under build/ci/ (git-ignored) from its own interpreter, with
 the wheel installed as users install it (not editable), then runs install_tests/ (the wheel's
 contents, a project on that install, docs/quickstart.md followed literally in a new project
-with a real Chromium) and the checkout's `-m backend` tests on that corner's versions.
+with a real Chromium) and the checkout's `-m backend` tests on that corner's versions and
+server topology.
 
-- newest: Python 3.13 and the newest Django, Celery, channels, redis-py PyPI has;
+- newest: Python 3.13 and the newest Django, Celery, channels, redis-py PyPI has; backend
+  tests with djenga's keys on a three-master Valkey Cluster;
 - oldest: Python 3.11 and exactly the lower bounds pyproject.toml declares (read from it,
-  so a bound CI does not install cannot stay in pyproject.toml).
+  so a bound CI does not install cannot stay in pyproject.toml); backend tests on
+  Debian's redis-server (Redis 7).
 
 A missing interpreter is a failure, never a skip. Needs only the standard library.
 """
@@ -33,8 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "ci"
 DIST = WORK / "dist"
 
-#: corner -> (interpreter, whether to pin pyproject's lower bounds)
-CORNERS = {"newest": ("3.13", False), "oldest": ("3.11", True)}
+#: corner -> (interpreter, whether to pin pyproject's lower bounds, the Redis its backend
+#: tests run on). Each corner pairs its library versions with one server topology, so the
+#: backend tests meet every topology once outside step 1 without running twice as often:
+#: the newest libraries on the three-master Valkey Cluster (djenga's keys; Celery on a
+#: standalone server), the lower bounds on Debian's redis-server (Redis 7).
+CLUSTER = {"DJENGA_TEST_TOPOLOGY": "cluster", "DJENGA_REDIS_SERVER": "embedded"}
+CORNERS = {
+    "newest": ("3.13", False, CLUSTER),
+    "oldest": ("3.11", True, {"DJENGA_REDIS_SERVER": "redis-server"}),
+}
 #: The newest corner must really get at least these (a stale index or cache would hide it).
 NEWEST_AT_LEAST = {"django": (6, 1)}
 #: Extras whose lower bounds are claims to users (test and bench are our own tools).
@@ -106,8 +117,9 @@ def build() -> tuple[Path, Path]:
 
 
 def corner(name: str, sdist: Path, wheel: Path, backend: bool) -> int:
-    version, pin_lowest = CORNERS[name]
+    version, pin_lowest, servers = CORNERS[name]
     python = find_python(version)
+    servers = resolve_servers(servers)
     venv = WORK / name
     shutil.rmtree(venv, ignore_errors=True)
     log(f"{name}: fresh venv from {python}")
@@ -130,16 +142,19 @@ def corner(name: str, sdist: Path, wheel: Path, backend: bool) -> int:
     outside.mkdir()
     steps = [
         ("install tests", [vpython, "-m", "pytest", "-c", ROOT / "install_tests" / "pytest.ini",
-                           "--rootdir", ROOT / "install_tests", ROOT / "install_tests"], outside),
+                           "--rootdir", ROOT / "install_tests", ROOT / "install_tests"],
+         outside, env),
     ]  # fmt: skip
     if backend:
         # The checkout's suite, on this corner's versions (the checkout's djenga shadows the
         # wheel's, which is the same code: what is tested here is the versions).
-        steps.append(("backend tests", [vpython, "-m", "pytest", "-q", "-m", "backend"], ROOT))
-    for title, command, cwd in steps:
+        where = " ".join(f"{k}={v}" for k, v in servers.items())
+        steps.append((f"backend tests ({where})", [vpython, "-m", "pytest", "-q", "-m", "backend"],
+                      ROOT, dict(env, **servers)))  # fmt: skip
+    for title, command, cwd, step_env in steps:
         log(f"{name}: {title}")
         started = time.monotonic()
-        code = subprocess.run([str(c) for c in command], cwd=cwd, env=env).returncode
+        code = subprocess.run([str(c) for c in command], cwd=cwd, env=step_env).returncode
         log(f"{name}: {title} took {time.monotonic() - started:.0f} s, exit {code}")
         if code == 5:
             log(f"{name}: {title} collected no tests: that is a failure")
@@ -147,6 +162,20 @@ def corner(name: str, sdist: Path, wheel: Path, backend: bool) -> int:
         if code:
             return code
     return 0
+
+
+def resolve_servers(servers: dict[str, str]) -> dict[str, str]:
+    """A corner's server settings with ``redis-server`` made a path; exits if it is missing."""
+    resolved = dict(servers)
+    if resolved.get("DJENGA_REDIS_SERVER") == "redis-server":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            sys.exit(
+                "[matrix] FAILED: the oldest corner runs on Debian's redis-server, and there "
+                "is none on PATH (`apt-get install redis-server`; .ci/run installs it)"
+            )
+        resolved["DJENGA_REDIS_SERVER"] = binary
+    return resolved
 
 
 def installed_versions(vpython: Path) -> dict[str, str]:
@@ -195,8 +224,10 @@ def main(argv: list[str]) -> int:
     unknown = set(names) - set(CORNERS)
     if unknown:
         sys.exit(f"usage: python3 .ci/matrix.py [--no-backend] [{'|'.join(CORNERS)}] ...")
-    for name in names:  # before any work: a missing interpreter fails at once
+    for name in names:  # before any work: a missing interpreter or server fails at once
         find_python(CORNERS[name][0])
+        if backend:
+            resolve_servers(CORNERS[name][2])
     started = time.monotonic()
     sdist, wheel = build()
     log(f"built {sdist.name} and {wheel.name} in {time.monotonic() - started:.0f} s")
