@@ -269,7 +269,7 @@ def _celery(app: Any) -> Any:
     from django.conf import settings
 
     if getattr(settings, "DJENGA_CELERY_MODULE", None):
-        from .management.commands.debug_celery import load_celery_app
+        from .celery.app import load_celery_app
 
         return load_celery_app()
     from celery import current_app

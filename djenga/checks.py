@@ -127,7 +127,30 @@ def _check_celery_module(path: Any) -> list[Any]:
                 id="djenga.E004",
             )
         ]
-    return []
+    return _check_retry_arguments()
+
+
+def _check_retry_arguments() -> list[Any]:
+    """Staff retry a task with the arguments Celery keeps in its extended result."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .celery.app import load_celery_app
+
+    try:
+        app = load_celery_app()
+    except ImproperlyConfigured:
+        return []  # the module has no Celery app: debug_celery and the actions say so
+    if app.conf.result_extended:
+        return []
+    return [
+        Warning(
+            f"Celery's result_extended is off in {app.main or 'the app'} of "
+            "DJENGA_CELERY_MODULE: the console's Retry and the retry action are refused "
+            "('no-arguments'), as a task's arguments are not stored.",
+            hint="Set CELERY_RESULT_EXTENDED = True (or app.conf.result_extended = True).",
+            id="djenga.W002",
+        )
+    ]
 
 
 def _default(name: str) -> Any:

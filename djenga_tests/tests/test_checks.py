@@ -80,6 +80,25 @@ def test_celery_module_that_cannot_be_imported():
     assert message.startswith("DJENGA_CELERY_MODULE is 'no.such.module', which cannot be imported")
 
 
+def test_retry_without_celerys_extended_results_warns():
+    from djenga_tests.celery import app
+
+    app.conf.result_extended = False
+    try:
+        (message,) = check_settings()
+    finally:
+        app.conf.result_extended = True
+    assert message.id == "djenga.W002"
+    assert message.msg == (
+        f"Celery's result_extended is off in {app.main} of DJENGA_CELERY_MODULE: the "
+        "console's Retry and the retry action are refused ('no-arguments'), as a task's "
+        "arguments are not stored."
+    )
+    assert message.hint == (
+        "Set CELERY_RESULT_EXTENDED = True (or app.conf.result_extended = True)."
+    )
+
+
 @override_settings(DJENGA_LEASE_TTL=0, DJENGA_MIN_UPDATE_INTERVAL=-1)
 def test_bad_seconds():
     assert ids_and_messages() == [

@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from importlib import import_module
 from typing import Any
 
 from celery import Celery
-from celery.app.utils import find_app
-from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import autoreload
 
+from ...celery.app import load_celery_app as load_project_app
+
 
 def load_celery_app() -> Celery:
-    """Import the app named by ``DJENGA_CELERY_MODULE``; CommandError if that fails."""
-    path = getattr(settings, "DJENGA_CELERY_MODULE", None)
-    if not path or not isinstance(path, str):
-        raise CommandError(
-            f"DJENGA_CELERY_MODULE is {path!r}: set it to the module that creates your "
-            "Celery app, e.g. DJENGA_CELERY_MODULE = 'myproject.celery'."
-        )
+    """:func:`djenga.celery.app.load_celery_app`, its error as a CommandError."""
     try:
-        module = import_module(path)
-    except ImportError as exc:
-        raise CommandError(
-            f"DJENGA_CELERY_MODULE is {path!r}, which cannot be imported: {exc}"
-        ) from exc
-    try:
-        app = find_app(path)
-    except Exception as exc:
-        raise CommandError(
-            f"DJENGA_CELERY_MODULE is {path!r}, but no Celery app was found in it ({exc}); "
-            "define `app = Celery(...)` there."
-        ) from exc
-    if not isinstance(app, Celery):
-        raise CommandError(
-            f"DJENGA_CELERY_MODULE is {path!r}, whose app is a {type(app).__name__} "
-            f"from {module.__name__}, not a Celery app."
-        )
-    return app
+        return load_project_app()
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):
