@@ -25,14 +25,8 @@ from redis.exceptions import RedisError
 from ..conf import get_settings
 from ..wire import StepState, TaskState
 from .backends import RedisDetailBackend
-from .detail import (
-    Step,
-    StepDeclaration,
-    StepKey,
-    TaskDetail,
-    declared_steps,
-    validate_step_declarations,
-)
+from .detail import TaskDetail
+from .steps import Step, StepDeclaration, StepKey, declared_steps, validate_step_declarations
 
 __all__ = ["DetailTask", "Step", "TaskCancelled", "TaskDetail"]
 

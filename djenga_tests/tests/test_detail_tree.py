@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from djenga.celery.detail import Step, declared_steps, validate_step_declarations
+from djenga.celery.steps import Step, declared_steps, validate_step_declarations
 from djenga.celery.tasks import TaskDetail
 from djenga.errors import StepError
 from djenga.wire import WIRE_VERSION, StepState, TaskState, decode, encode
