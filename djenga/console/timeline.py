@@ -36,6 +36,7 @@ class TimelineRow:
     attempt: int
     duration: float | None  # on step_ended: how long the step ran
     new_task_id: str | None = None  # on a retry action: the task it sent
+    depth: int = 0  # on step events: 0 for a top-level step, 1 for its sub-steps, ...
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -47,6 +48,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
     first: float | None = None
     attempt = 1
     step_started: dict[Any, float] = {}
+    depth_of: dict[Any, int] = {}  # step key -> its depth in the tree
     for event in events:
         kind = str(event.get("type"))
         at = event.get("at")
@@ -65,6 +67,8 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 text = _("attempt %(attempt)s") % {"attempt": attempt}
         elif kind == "step_started":
             step_started[key] = at
+            parent = event.get("parent")
+            depth_of[key] = depth_of.get(parent, 0) + 1 if parent is not None else 0
             text = str(event.get("description") or "")
         elif kind == "step_updated":
             text = str(event.get("message") or "")
@@ -101,6 +105,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 attempt=attempt,
                 duration=duration,
                 new_task_id=event.get("new_task_id") if kind == "action" else None,
+                depth=depth_of.get(key, 0) if key is not None else 0,
             )
         )
     return rows

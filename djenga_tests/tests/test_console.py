@@ -44,6 +44,25 @@ def test_timeline_rows_from_events():
     assert rows[6].offset == 4.0
 
 
+def test_timeline_rows_of_sub_steps_know_their_depth():
+    events = [
+        {"seq": 1, "type": "step_started", "at": 1.0, "key": 1, "description": "Export"},
+        {"seq": 2, "type": "step_started", "at": 1.1, "key": 1.1, "description": "Query",
+         "parent": 1},
+        {"seq": 3, "type": "step_started", "at": 1.2, "key": "1.1.a", "description": "Page",
+         "parent": 1.1},
+        {"seq": 4, "type": "step_updated", "at": 1.3, "key": "1.1.a", "message": "page 2"},
+        {"seq": 5, "type": "step_ended", "at": 1.4, "key": "1.1.a"},
+        {"seq": 6, "type": "step_ended", "at": 1.5, "key": 1.1},
+        {"seq": 7, "type": "step_started", "at": 1.6, "key": 2, "description": "Mail"},
+        {"seq": 8, "type": "finished", "at": 2.0, "state": "SUCCESS"},
+    ]  # fmt: skip
+    assert [(r.step, r.depth) for r in build_timeline(events)] == [
+        (1, 0), (1.1, 1), ("1.1.a", 2), ("1.1.a", 2), ("1.1.a", 2), (1.1, 1), (2, 0), (None, 0),
+    ]  # fmt: skip
+    assert build_timeline(events)[2].as_dict()["depth"] == 2  # in the JSON rows too
+
+
 @pytest.mark.django_db
 def test_console_pages_are_staff_only(client):
     assert client.get("/djenga/console/").status_code == 302  # to the admin login

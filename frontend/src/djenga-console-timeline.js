@@ -12,6 +12,7 @@ let fetching = false;
 function cell(row, value) {
   const td = row.insertCell();
   td.textContent = value === null || value === undefined ? '' : String(value);
+  return td;
 }
 
 async function appendNewRows() {
@@ -33,7 +34,9 @@ async function appendNewRows() {
       cell(tr, row.offset == null ? '' : t.number(row.offset, { minimumFractionDigits: 3, maximumFractionDigits: 3 }));
       cell(tr, row.attempt);
       cell(tr, row.label);
-      cell(tr, row.step);
+      const step = cell(tr, row.step);
+      step.className = 'djenga-step';
+      step.dataset.depth = row.depth || 0;  // a sub-step is indented (base.html)
       cell(tr, row.text);
       cell(tr, row.duration === null ? '' : t.unit(row.duration, 'second', 3));
       lastSeq = Math.max(lastSeq, row.seq);

@@ -99,6 +99,16 @@ def test_console_shows_the_tree_and_the_current_path(page, daphne, artifacts, ga
     page.screenshot(path=str(artifacts / "console-nested.png"), full_page=True)
     gate.set()
     page.wait_for_selector("djenga-task-progress[data-state=SUCCESS]", timeout=30_000)
+    # The timeline (after the reload at the end) indents each step's key by its depth.
+    page.wait_for_selector("table.djenga-timeline tr.djenga-finished", timeout=15_000)
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll(
+             'table.djenga-timeline tr.djenga-step_started td.djenga-step')].map((td) =>
+             [td.textContent, parseFloat(getComputedStyle(td).paddingInlineStart)])"""
+    )
+    assert [key for key, _ in rows] == ["1", "1.1", "1.2", "zip", "2"]
+    indent = dict(rows)
+    assert indent["1"] == indent["2"] < indent["1.1"] == indent["1.2"] < indent["zip"]
 
 
 def test_demo_page_launches_the_nested_export(page, daphne):
