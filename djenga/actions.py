@@ -225,7 +225,7 @@ def retry(
     task_id: str, *, by: str, via: str = "api", store: Any = None, app: Any = None
 ) -> ActionResult:
     """Send a failed task again with its arguments, under a new id; the old task's
-    timeline names the new one."""
+    timeline names the new one, and the new one's (its ``started`` row) the old one."""
     from celery.result import AsyncResult
 
     store = store if store is not None else _web_store()
@@ -245,7 +245,14 @@ def retry(
             f"the arguments of task {task_id} are not stored: set result_extended=True "
             "(CELERY_RESULT_EXTENDED = True) so Celery keeps them",
         )
-    sent = celery.send_task(name, args=meta.get("args") or (), kwargs=meta.get("kwargs") or {})
+    from .celery.tasks import RETRY_OF_HEADER
+
+    sent = celery.send_task(
+        name,
+        args=meta.get("args") or (),
+        kwargs=meta.get("kwargs") or {},
+        headers={RETRY_OF_HEADER: task_id},  # the new task's timeline links back
+    )
     now = time.time()
     event = {
         "type": "action", "at": now, "action": "retry", "by": by, "via": via,

@@ -172,7 +172,9 @@ def _cancel_for_customer(view: Snapshot, cancel: dict[str, Any]) -> None:
 
 
 #: Event fields only staff see, unless the task made the matching field public.
-_PRIVATE_EVENT_FIELDS = {"error": "error", "worker": "worker", "by": "", "via": ""}
+_PRIVATE_EVENT_FIELDS = {
+    "error": "error", "worker": "worker", "by": "", "via": "", "retry_of": "",
+}  # fmt: skip
 
 
 def event_for_viewer(

@@ -175,15 +175,24 @@ class TaskDetail:
         return self._event("sent", self._clock())
 
     def start(
-        self, *, worker: str | None = None, args: str | None = None, kwargs: str | None = None
+        self,
+        *,
+        worker: str | None = None,
+        args: str | None = None,
+        kwargs: str | None = None,
+        retry_of: str | None = None,
     ) -> Event:
-        """A worker started running the task (``args``/``kwargs`` are reprs, staff only)."""
+        """A worker started running the task (``args``/``kwargs`` are reprs; ``retry_of``
+        the id of the task staff sent again as this one; all staff only)."""
         now = self._clock()
         self.state, self.started_at = TaskState.STARTED, now
         for name, value in (("worker", worker), ("args", args), ("kwargs", kwargs)):
             if value is not None:
                 self.private[name] = clip(value, 1000)
-        return self._event("started", now, attempt=self.attempt, worker=worker)
+        fields: dict[str, Any] = {"attempt": self.attempt, "worker": worker}
+        if retry_of:
+            self.private["retry_of"] = fields["retry_of"] = clip(retry_of, 200)
+        return self._event("started", now, **fields)
 
     def expect(self, durations: Mapping[StepKey, float]) -> None:
         """Set each step's expected duration in seconds (used for :attr:`eta`)."""

@@ -30,6 +30,10 @@ from .steps import Step, StepDeclaration, StepKey, declared_steps, validate_step
 
 __all__ = ["DetailTask", "Step", "TaskCancelled", "TaskDetail"]
 
+#: The message header djenga.actions.retry() sends the new task with: the id of the task
+#: it sends again, which the new task's timeline and console page link back to.
+RETRY_OF_HEADER = "djenga_retry_of"
+
 logger = logging.getLogger(__name__)
 
 #: States of a stored snapshot that a new run under the same id follows as its next attempt.
@@ -232,6 +236,7 @@ class DetailTask(Task):
             worker=self.request.hostname,
             args=saferepr(args, maxlen=1000),
             kwargs=saferepr(kwargs, maxlen=1000),
+            retry_of=getattr(self.request, RETRY_OF_HEADER, None),
         )
         reporter.publish()
         if backend is not None:

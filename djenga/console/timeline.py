@@ -36,6 +36,7 @@ class TimelineRow:
     attempt: int
     duration: float | None  # on step_ended: how long the step ran
     new_task_id: str | None = None  # on a retry action: the task it sent
+    retry_of: str | None = None  # on the started row of a task sent by a retry: the old one
     depth: int = 0  # on step events: 0 for a top-level step, 1 for its sub-steps, ...
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,6 +66,8 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 }
             else:
                 text = _("attempt %(attempt)s") % {"attempt": attempt}
+            if event.get("retry_of"):
+                text += ", " + _("a retry of %(task_id)s") % {"task_id": event["retry_of"]}
         elif kind == "step_started":
             step_started[key] = at
             parent = event.get("parent")
@@ -105,6 +108,7 @@ def build_timeline(events: Iterable[dict[str, Any]]) -> list[TimelineRow]:
                 attempt=attempt,
                 duration=duration,
                 new_task_id=event.get("new_task_id") if kind == "action" else None,
+                retry_of=event.get("retry_of") if kind == "started" else None,
                 depth=depth_of.get(key, 0) if key is not None else 0,
             )
         )

@@ -59,6 +59,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
             private=snapshot.get("private") or {},
             timeline=timeline,
             last_seq=timeline[-1].seq if timeline else 0,
+            last_seq_rows=sum(row.seq == timeline[-1].seq for row in timeline) if timeline else 0,
             snapshot_is_final=is_final(snapshot),
             retryable=snapshot.get("state") in RETRYABLE_STATES,
         ),
@@ -68,11 +69,18 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
 @staff_member_required
 @never_cache
 def task_events(request: HttpRequest, task_id: str) -> JsonResponse:
-    """Timeline rows after ``?after=<seq>``, for the task page to append live."""
+    """Timeline rows after ``?after=<seq>``, for the task page to append live. An action
+    on an ended task is logged under the task's last seq: ``&shown=<n>`` says the page
+    has ``n`` rows of seq ``after`` (without it: all of them), and the view answers the
+    ones beyond them too."""
     validate_task_id(task_id)
     try:
         after = max(0, int(request.GET.get("after", 0)))
+        given = request.GET.get("shown")
+        shown = None if given is None else max(0, int(given))
     except ValueError:
-        return JsonResponse({"error": "after must be an integer"}, status=400)
+        return JsonResponse({"error": "after and shown must be integers"}, status=400)
     rows = build_timeline(read_events(task_id))
-    return JsonResponse({"rows": [row.as_dict() for row in rows if row.seq > after]})
+    same = [] if shown is None else [row for row in rows if row.seq == after][shown:]
+    later = [row for row in rows if row.seq > after]
+    return JsonResponse({"rows": [row.as_dict() for row in same + later]})

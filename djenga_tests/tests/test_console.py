@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
+from djenga import actions
 from djenga.console.timeline import build_timeline
 from djenga.live.auth import make_group_token
 from djenga_tests import tasks
@@ -42,6 +43,19 @@ def test_timeline_rows_from_events():
     assert rows[5].attempt == 2 and rows[6].attempt == 2
     assert rows[6].text == "FAILURE: ValueError: no"
     assert rows[6].offset == 4.0
+
+
+def test_the_started_row_of_a_retry_names_the_task_it_was_sent_again_from():
+    events = [
+        {"seq": 1, "type": "started", "at": 1.0, "attempt": 1, "worker": "w@h",
+         "retry_of": "old-id"},
+        {"seq": 2, "type": "action", "at": 2.0, "action": "retry", "by": "ann",
+         "via": "console", "new_task_id": "newer-id"},
+    ]  # fmt: skip
+    started, action = build_timeline(events)
+    assert started.text == "attempt 1 on w@h, a retry of old-id"
+    assert (started.retry_of, started.new_task_id) == ("old-id", None)
+    assert (action.retry_of, action.new_task_id) == (None, "newer-id")
 
 
 def test_timeline_rows_of_sub_steps_know_their_depth():
@@ -89,6 +103,15 @@ def test_task_page_shows_timeline_args_and_traceback(client):
     assert [r["label"] for r in events][:2] == ["Sent to the queue", "Started"]
     later = client.get(f"/djenga/console/tasks/{sent.id}/events/?after=3").json()["rows"]
     assert all(r["seq"] > 3 for r in later)
+    # An action on the ended task is logged under its last seq: `shown` counts the rows
+    # of that seq the page has, and the view answers the ones beyond them.
+    last = events[-1]["seq"]
+    shown = sum(r["seq"] == last for r in events)
+    actions.retry(sent.id, by="agent", via="console")
+    url = f"/djenga/console/tasks/{sent.id}/events/?after={last}&shown="
+    (row,) = client.get(url + str(shown)).json()["rows"]
+    assert (row["seq"], row["kind"], row["new_task_id"] is not None) == (last, "action", True)
+    assert client.get(url + str(shown + 1)).json() == {"rows": []}
 
 
 @pytest.mark.django_db

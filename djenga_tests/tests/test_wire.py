@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from djenga.celery.detail import TaskDetail
-from djenga.wire import WIRE_VERSION, decode, encode, for_viewer, is_newer, pending_snapshot
+from djenga.wire import (
+    WIRE_VERSION,
+    decode,
+    encode,
+    event_for_viewer,
+    for_viewer,
+    is_newer,
+    pending_snapshot,
+)
 
 
 def failed_snapshot(public=()):
@@ -21,6 +29,18 @@ def test_customers_never_see_private_fields():
     assert "secret" not in encode(view)
     assert "card-number" not in encode(view)
     assert view["steps"][0]["state"] == "failed"
+
+
+def test_customers_never_see_which_task_a_retry_was_sent_again_from():
+    detail = TaskDetail("new", "n", [(1, "a")])
+    started = detail.start(worker="w@h", retry_of="the-failed-one")
+    snapshot = decode(encode(detail.snapshot()))
+    assert snapshot["private"]["retry_of"] == "the-failed-one"
+    assert "the-failed-one" not in encode(for_viewer(snapshot, staff=False))
+    assert event_for_viewer(started, staff=False, public=("error", "worker")) == {
+        "type": "started", "at": started["at"], "attempt": 1, "worker": "w@h",
+    }  # fmt: skip
+    assert event_for_viewer(started, staff=True, public=())["retry_of"] == "the-failed-one"
 
 
 def test_staff_see_everything():

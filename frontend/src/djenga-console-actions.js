@@ -1,7 +1,8 @@
 // The console task page's action buttons (Cancel, Revoke, Terminate, Retry): each form POSTs
 // to djenga/tasks/<id>/actions/<action>/ with its CSRF token; Terminate asks first. The
 // answer (an `action` frame, docs/protocol.md) is said in the status line, and a retry links
-// to the task it sent. The timeline shows the action itself (who, when) as it is recorded.
+// to the task it sent. The timeline shows the action itself (who, when) as it is recorded:
+// a `djenga:action-recorded` event on the document tells it to fetch the row.
 
 import { pageTranslator } from './progress/i18n.js';
 
@@ -37,6 +38,9 @@ async function submit(form, button) {
       method: 'POST', body: new FormData(form), credentials: 'same-origin', headers: { Accept: 'application/json' },
     });
     const answer = await response.json().catch(() => ({}));
+    // The action is in the task's log now, even on a task that has ended and so sends
+    // the page no more updates: the timeline fetches its row.
+    if (answer.ok) document.dispatchEvent(new CustomEvent('djenga:action-recorded'));
     if (answer.ok && answer.new_task_id) {
       const href = box.dataset.taskUrl.replace('TASK-ID', encodeURIComponent(answer.new_task_id));
       say(t.gettext('Sent again as a new task:'), { href, text: answer.new_task_id });

@@ -1,5 +1,6 @@
-// The console's task page: appends new timeline rows as the task's widget reports updates,
-// and reloads once when the task ends so the result or traceback shows.
+// The console's task page: appends new timeline rows as the task's widget reports updates
+// or an action is recorded (djenga-console-actions.js), and reloads once when the task
+// ends so the result or traceback shows.
 
 import { pageTranslator } from './progress/i18n.js';
 
@@ -7,7 +8,17 @@ const t = pageTranslator();
 const table = document.querySelector('table.djenga-timeline');
 const widget = document.querySelector('djenga-task-progress');
 let lastSeq = Number(table?.dataset.lastSeq || 0);
+let shown = Number(table?.dataset.lastSeqRows || 0);  // rows on the page with seq lastSeq
 let fetching = false;
+
+// A link to another task's console page: the task a retry sent, or the one it sent again.
+function taskLink(td, taskId, testid) {
+  const a = document.createElement('a');
+  a.href = table.dataset.taskUrl.replace('TASK-ID', encodeURIComponent(taskId));
+  a.textContent = t.gettext('open');
+  a.dataset.testid = testid;
+  td.append(' ', a);
+}
 
 function cell(row, value) {
   const td = row.insertCell();
@@ -19,7 +30,7 @@ async function appendNewRows() {
   if (fetching || !table) return;
   fetching = true;
   try {
-    const response = await fetch(`${table.dataset.eventsUrl}?after=${lastSeq}`, {
+    const response = await fetch(`${table.dataset.eventsUrl}?after=${lastSeq}&shown=${shown}`, {
       credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store',
     });
     if (!response.ok) return;
@@ -37,14 +48,19 @@ async function appendNewRows() {
       const step = cell(tr, row.step);
       step.className = 'djenga-step';
       step.dataset.depth = row.depth || 0;  // a sub-step is indented (base.html)
-      cell(tr, row.text);
+      const text = cell(tr, row.text);
+      if (row.new_task_id) taskLink(text, row.new_task_id, 'retried-as');
+      if (row.retry_of) taskLink(text, row.retry_of, 'retry-of-row');
       cell(tr, row.duration === null ? '' : t.unit(row.duration, 'second', 3));
-      lastSeq = Math.max(lastSeq, row.seq);
+      if (row.seq > lastSeq) [lastSeq, shown] = [row.seq, 0];
+      shown += 1;
     }
   } finally {
     fetching = false;
   }
 }
+
+if (table) document.addEventListener('djenga:action-recorded', () => appendNewRows());
 
 if (widget && table) {
   const startedFinal = ['SUCCESS', 'FAILURE', 'REVOKED', 'LOST'].includes(

@@ -117,12 +117,21 @@ def test_staff_cancel_retry_and_terminate_from_the_console(page, daphne, artifac
     assert again.args == [2, "the moon is made of cheese"] and again.name == "gru.fail_at_step"
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "console-actions.png"), full_page=True)
-    page.reload()
-    timeline = page.locator("table.djenga-timeline").inner_text()
-    assert "retry by admin (console) → " + new_id in timeline
+    # The ended task sends no more updates: the timeline fetches the action's row itself.
+    retry_row = page.locator("table.djenga-timeline tr.djenga-action").last
+    retry_row.wait_for()
+    assert "retry by admin (console) → " + new_id in retry_row.inner_text()
     page.screenshot(path=str(artifacts / "console-actions-timeline.png"), full_page=True)
-    page.locator("[data-testid=retried-as]").click()
+    retry_row.locator("[data-testid=retried-as]").click()
     page.wait_for_url(f"**/djenga/console/tasks/{new_id}/")
+    # ...and the new task's page links back to the one it was sent again from.
+    back = page.locator("[data-testid=retry-of]")
+    assert back.inner_text() == failed.id
+    started = page.locator("table.djenga-timeline tr.djenga-started").first
+    assert f"a retry of {failed.id}" in started.inner_text()
+    page.screenshot(path=str(artifacts / "console-retry-of.png"), full_page=True)
+    back.click()
+    page.wait_for_url(f"**/djenga/console/tasks/{failed.id}/")
 
 
 def test_while_polling_the_button_posts_with_the_csrf_cookie(page, daphne):
