@@ -88,6 +88,29 @@ def test_a_chain_of_three_shows_its_stages_each_with_its_steps(page, daphne):
     assert percents and events[-1]["name"] == "djenga:done"
 
 
+def test_a_stage_shows_its_sub_steps_nested_and_collapsible(page, daphne, artifacts):
+    sent = chain(tasks.stage.si(0.05), tasks.nested_export.si(rows=2, pace=0.05)).apply_async()
+    mount_workflow(page, daphne.url, make_workflow_token(sent), label="Stage, then an export")
+    snapshot = wait_final(page)
+    assert snapshot["state"] == "SUCCESS"
+    export_stage = page.locator("djenga-task-progress [part~=stage]").nth(1)
+    export = export_stage.get_by_role("button", name="Export the orders")
+    assert export.get_attribute("aria-expanded") == "true"
+    children = export_stage.get_by_role("list", name="Export the orders")
+    rows = children.get_by_role("listitem")
+    assert rows.count() == 3  # Query, Write and, under Write, Compress
+    assert children.locator(":scope > li").all_inner_texts()[0].endswith("Query the database")
+    zip_row = export_stage.get_by_role("list", name="Write the CSV file").get_by_role("listitem")
+    assert "Compress the file" in zip_row.inner_text()
+    assert zip_row.get_attribute("aria-level") == "3"
+    assert zip_row.get_attribute("data-state") == "done"
+    page.wait_for_timeout(600)
+    widget = page.locator("djenga-task-progress")
+    widget.screenshot(path=str(artifacts / "widget-workflow-nested.png"))
+    export.click()
+    assert export.get_attribute("aria-expanded") == "false" and children.is_hidden()
+
+
 def test_a_chord_of_four_and_a_body_is_one_bar_final_with_its_body(page, daphne, artifacts):
     body = chord(tasks.stage.si(0.1 * i) for i in range(1, 5))(tasks.stage.si(0.2))
     mount_workflow(page, daphne.url, make_workflow_token(body), label="Chord: four and a body")

@@ -1,12 +1,14 @@
 // Workflow mode (a chain or a chord, `workflow-token`): the header, one overall bar, then one
-// row per stage in order, each with its tasks and their steps. Python computes the stages'
-// states and the overall percent (djenga.wire.workflow_snapshot); this only displays them.
+// row per stage in order, each with its tasks and their steps (sub-steps nested, as in the task
+// view). Python computes the stages' states and the overall percent
+// (djenga.wire.workflow_snapshot); this only displays them.
 
 import { retryNow, retryText } from './countdown.js';
 import {
   el, makeBar, makeMarker, renderHead, setAttr, setRowState, setText, setWidth, sized, STEP_MARKERS,
 } from './dom.js';
 import { ENGLISH } from './i18n.js';
+import { renderStepTree } from './step-tree.js';
 import {
   groupFinalAnnouncement, isFinalState, isObject, memberEnded, num, shownPercent, STATE_LABELS, STEP_LABELS,
   stateLabel, stepsOf, text,
@@ -122,15 +124,16 @@ function makeStep() {
   return li;
 }
 
+function updateStep(li, step, i, t) {
+  const state = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
+  setRowState(li, state, `stage-step stage-step-${state}`, STEP_MARKERS[state], `${t.gettext(STEP_LABELS[state])}: `);
+  setText(li.children[1], text(step.description) || t.gettext('Step %(index)s', { index: t.number(i + 1) }));
+  setText(li.children[2], text(step.message));
+}
+
+/** A task's steps, sub-steps indented under their parent and collapsible (step-tree.js). */
 function updateSteps(list, task, t) {
-  const steps = stepsOf(task);
-  sized(list, steps.length, makeStep).forEach((li, i) => {
-    const step = steps[i];
-    const state = Object.hasOwn(STEP_MARKERS, step.state) ? step.state : 'pending';
-    setRowState(li, state, `stage-step stage-step-${state}`, STEP_MARKERS[state], `${t.gettext(STEP_LABELS[state])}: `);
-    setText(li.children[1], text(step.description) || t.gettext('Step %(index)s', { index: t.number(i + 1) }));
-    setText(li.children[2], text(step.message));
-  });
+  renderStepTree(list, stepsOf(task), t, makeStep, updateStep);
 }
 
 /** A task's status line: its retry countdown, its error (if shown), or its state's name. */
