@@ -1,11 +1,14 @@
 """A throw-away Redis/Valkey Cluster of real server processes on free loopback ports: the
-test assigns the slots (CLUSTER ADDSLOTSRANGE), joins the nodes (CLUSTER MEET), moves a
-slot when asked (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), and stops every
-process by its pid."""
+test assigns the slots (CLUSTER ADDSLOTSRANGE), joins the nodes (CLUSTER MEET), gives
+each master its replicas when asked (CLUSTER REPLICATE), moves a slot (SETSLOT
+IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) or kills a master and waits for its replica
+to take over, and stops every process by its pid."""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -15,15 +18,19 @@ from .redis_server import RedisServer, free_port
 
 
 class ClusterNodeServer(RedisServer):
-    """One master of a :class:`RedisCluster`: cluster mode, its bus on a free port too."""
+    """One node of a :class:`RedisCluster`: cluster mode, its bus on a free port too.
 
-    def __init__(self, binary: str | None = None) -> None:
+    ``node_timeout_ms``: how long a node may not answer before the others mark it FAIL
+    (and its replica, if any, takes over). 15 s by default, so a node frozen for seconds
+    is not FAIL."""
+
+    def __init__(self, binary: str | None = None, node_timeout_ms: int = 15000) -> None:
         self.bus_port = free_port()
         super().__init__(binary, args=[
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",
             "--cluster-port", str(self.bus_port),
-            "--cluster-node-timeout", "15000",  # a node frozen for seconds is not FAIL
+            "--cluster-node-timeout", str(node_timeout_ms),
             # Let the test's cluster answer while a slot is uncovered for a moment.
             "--cluster-require-full-coverage", "no",
         ])  # fmt: skip
@@ -38,13 +45,29 @@ class ClusterNodeServer(RedisServer):
 
 
 class RedisCluster(Closing):
-    """``masters`` cluster nodes, each holding an equal contiguous range of slots.
+    """``masters`` cluster nodes, each holding an equal contiguous range of slots, and
+    ``replicas`` replicas of each (``replicas_of``).
 
-    ``url`` is a node's ``redis://`` URL (for ``DJENGA_CLUSTER_URL``); ``urls`` all of them.
+    ``url`` is a node's ``redis://`` URL (for ``DJENGA_CLUSTER_URL``); ``urls`` the
+    masters'. ``nodes`` are the masters: after :meth:`kill_and_fail_over`, the replica
+    that took over stands where the killed master stood.
     """
 
-    def __init__(self, masters: int = 3, binary: str | None = None) -> None:
-        self.nodes = [ClusterNodeServer(binary) for _ in range(masters)]
+    def __init__(
+        self,
+        masters: int = 3,
+        binary: str | None = None,
+        *,
+        replicas: int = 0,
+        node_timeout_ms: int = 15000,
+    ) -> None:
+        self.nodes = [ClusterNodeServer(binary, node_timeout_ms) for _ in range(masters)]
+        #: master -> its replicas (the ones still alive and following it)
+        self.replicas_of: dict[ClusterNodeServer, list[ClusterNodeServer]] = {
+            node: [ClusterNodeServer(binary, node_timeout_ms) for _ in range(replicas)]
+            for node in self.nodes
+        }
+        self._killed: list[ClusterNodeServer] = []
 
     @property
     def url(self) -> str:
@@ -54,10 +77,15 @@ class RedisCluster(Closing):
     def urls(self) -> list[str]:
         return [node.url(0) for node in self.nodes]
 
+    @property
+    def everyone(self) -> list[ClusterNodeServer]:
+        """Every live node: the masters and their replicas."""
+        return self.nodes + [r for master in self.nodes for r in self.replicas_of[master]]
+
     def start(self, timeout: float = 30.0) -> RedisCluster:
         """Start every node, assign the slots, join them, wait until all agree it is ok."""
         try:
-            for node in self.nodes:
+            for node in self.everyone:
                 node.start()
             count = len(self.nodes)
             for i, node in enumerate(self.nodes):
@@ -66,8 +94,14 @@ class RedisCluster(Closing):
                     client.execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
             first = self.nodes[0]
             with first.client() as client:
-                for node in self.nodes[1:]:
+                for node in self.everyone[1:]:
                     client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
+            self._wait(lambda: all(self._knows_everyone(node) for node in self.everyone), timeout)
+            for master, replicas in self.replicas_of.items():
+                master_id = master.node_id()
+                for replica in replicas:
+                    with replica.client() as client:
+                        client.execute_command("CLUSTER", "REPLICATE", master_id)
             self.wait_until_ok(timeout)
         except BaseException:
             self.close()
@@ -75,31 +109,97 @@ class RedisCluster(Closing):
         return self
 
     def wait_until_ok(self, timeout: float = 30.0) -> None:
-        """Until every node says ``cluster_state:ok`` and knows every other node."""
+        """Until every node says ``cluster_state:ok`` and knows every other node, and every
+        replica is in sync with its master."""
+        self._wait(lambda: all(self._settled(node) for node in self.everyone), timeout)
+
+    def _wait(self, condition: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while True:
-            if all(self._settled(node) for node in self.nodes):
-                return
+        while not condition():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the cluster on {self.urls} did not settle in {timeout} s")
             time.sleep(0.05)
 
+    def _knows_everyone(self, node: ClusterNodeServer) -> bool:
+        with node.client() as client:
+            known = client.execute_command("CLUSTER", "NODES").decode().strip().splitlines()
+        live = {f"127.0.0.1:{n.port}@" for n in self.everyone}
+        connected = [line for line in known if " connected" in line and "fail" not in line]
+        return len(connected) >= len(self.everyone) and all(
+            any(address in line for line in connected) for address in live
+        )
+
     def _settled(self, node: ClusterNodeServer) -> bool:
         with node.client() as client:
             info = client.execute_command("CLUSTER", "INFO").decode()
-            known = client.execute_command("CLUSTER", "NODES").decode().strip().splitlines()
-        connected = [line for line in known if " connected" in line]
-        return "cluster_state:ok" in info and len(connected) == len(self.nodes)
+            replication = client.info("replication")
+        in_sync = replication.get("role") == "master" or (
+            replication.get("master_link_status") == "up"
+        )
+        return "cluster_state:ok" in info and in_sync and self._knows_everyone(node)
+
+    def kill_and_fail_over(
+        self,
+        master: ClusterNodeServer,
+        timeout: float = 30.0,
+        *,
+        resume: Sequence[ClusterNodeServer] = (),
+        then: Callable[[], object] | None = None,
+    ) -> ClusterNodeServer:
+        """SIGKILL ``master``, then wait until one of its replicas holds its slots and every
+        live node agrees the cluster is ok; returns that replica, now a master.
+
+        ``resume``: replicas the caller stopped with SIGSTOP; they get SIGCONT right after
+        the kill, so they come back behind their master (the writes it took meanwhile are
+        lost) and take over with what they have. ``then`` is called right after the kill
+        and the resumes, before the wait (to read what a replica holds, say)."""
+        replicas = self.replicas_of.pop(master)
+        if not replicas:
+            raise ValueError(f"the master on port {master.port} has no replica to take over")
+        slot = next(low for low, high, (_h, port, *_), *_ in self._slots() if port == master.port)
+        master.kill()
+        self._killed.append(master)
+        for replica in resume:
+            replica.process.send_signal(signal.SIGCONT)
+        if then is not None:
+            then()
+
+        def promoted() -> ClusterNodeServer | None:
+            for replica in replicas:
+                with replica.client() as client:
+                    if client.info("replication").get("role") != "master":
+                        continue
+                if self._owner_port(slot, replica) == replica.port:
+                    return replica
+            return None
+
+        self._wait(lambda: promoted() is not None, timeout)
+        winner = promoted()
+        assert winner is not None
+        self.nodes[self.nodes.index(master)] = winner
+        self.replicas_of[winner] = [r for r in replicas if r is not winner]
+        self._wait(
+            lambda: all(self._owner_port(slot, node) == winner.port for node in self.everyone),
+            timeout,
+        )
+        return winner
+
+    def _slots(self, node: ClusterNodeServer | None = None) -> list:
+        with (node or self.nodes[0]).client() as client:
+            return client.execute_command("CLUSTER", "SLOTS")
+
+    def _owner_port(self, slot: int, node: ClusterNodeServer) -> int | None:
+        for low, high, (_host, port, *_rest), *_replicas in self._slots(node):
+            if low <= slot <= high:
+                return int(port)
+        return None
 
     def owner(self, slot: int) -> ClusterNodeServer:
         """The node that holds ``slot`` (according to the first node)."""
-        with self.nodes[0].client() as client:
-            for low, high, (_host, port, *_rest), *_replicas in client.execute_command(
-                "CLUSTER", "SLOTS"
-            ):
-                if low <= slot <= high:
-                    return next(node for node in self.nodes if node.port == port)
-        raise LookupError(f"slot {slot} is not covered")
+        port = self._owner_port(slot, self.nodes[0])
+        if port is None:
+            raise LookupError(f"slot {slot} is not covered")
+        return next(node for node in self.nodes if node.port == port)
 
     def migrate_slot(self, slot: int, target: ClusterNodeServer) -> int:
         """Move ``slot`` and its keys to ``target`` as ``redis-cli --cluster reshard``
@@ -125,5 +225,5 @@ class RedisCluster(Closing):
         return moved
 
     def close(self) -> None:
-        for node in self.nodes:
+        for node in self.everyone + self._killed:
             node.close()

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from djenga.celery.app import DjengaCelery
 from djenga.celery.results import AsyncDetailedResult
 from djenga.testing import RedisServer
+from djenga.testing.cluster import RedisCluster
 from djenga.testing.processes import ManagedProcess
 from djenga.testing.sentinel import SentinelSetup
 from djenga_tests.tests.fixtures import ROOT, Daphne
@@ -56,10 +57,18 @@ class Worker(ManagedProcess):
 class Stack:
     """Redis + worker + daphne for one scenario; ``app`` sends tasks to it."""
 
-    def __init__(self, data_dir: str, *, sentinel: bool = False, **settings: str) -> None:
+    def __init__(
+        self, data_dir: str, *, sentinel: bool = False, cluster: bool = False, **settings: str
+    ) -> None:
         """``sentinel``: Redis is a master, a replica and three sentinels; the worker and
-        daphne reach it through them (``sentineld://`` and ``sentinel://`` for the broker)."""
+        daphne reach it through them (``sentineld://`` and ``sentinel://`` for the broker).
+        ``cluster``: djenga's keys are on a Cluster of three masters with a replica each,
+        which takes over 1 s after its master stops answering (``DJENGA_CLUSTER_URL``);
+        Celery's results and broker stay on a standalone server."""
         self.sentinel = SentinelSetup().start() if sentinel else None
+        self.cluster = RedisCluster(replicas=1, node_timeout_ms=1000).start() if cluster else None
+        if self.cluster is not None:
+            settings = dict(settings, DJENGA_CLUSTER_URL=",".join(self.cluster.urls))
         self.redis = self.sentinel.master if self.sentinel else RedisServer().start()
         self.url = self.redis.url(15)
         backend, broker = "redisd://" + self.url.split("://", 1)[1], self.url
@@ -124,6 +133,8 @@ class Stack:
         for worker in self.workers:
             worker.stop()
         self.web.stop()
+        if self.cluster is not None:
+            self.cluster.close()
         if self.sentinel is not None:
             self.sentinel.close()
         else:
@@ -151,3 +162,46 @@ def snapshots(messages: list[dict]) -> list[dict]:
     """The task snapshots among ``messages`` (every frame has a type; a missing one is a
     snapshot, docs/protocol.md)."""
     return [m for m in messages if m.get("type", "snapshot") == "snapshot"]
+
+
+# -- failovers (test_sentinel.py, test_cluster_failover.py) ------------------------------
+
+#: How long after the new master is elected a watcher may take to reach the final state.
+RECOVERY_BOUND = 10.0
+
+FAILOVER_SCENARIOS = {
+    # task, its args, seconds from PROGRESS to the failover
+    "mid-task": ("gru.wait_in_step", (8,), 1.5),
+    # the task holds its step 3 s, then ends: its final writes meet the failover
+    "before the final write": ("gru.say", ("Fly to the moon", "holding", 3.0), 1.5),
+}
+
+
+async def timed_watch(url: str, timeout: float = 90) -> tuple[list[tuple[float, dict]], int]:
+    """Every message with the monotonic time it arrived, until the server closes."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    received: list[tuple[float, dict]] = []
+    async with connect(url, origin=ORIGIN, open_timeout=10) as socket:
+        try:
+            async with asyncio.timeout(timeout):
+                async for text in socket:
+                    received.append((time.monotonic(), json.loads(text)))
+        except ConnectionClosed:
+            pass
+        return received, socket.close_code or 0
+
+
+def exact(frame: dict, details: dict) -> bool:
+    """The watcher's last frame is the stored final snapshot (as a customer sees it)."""
+    keys = ("state", "seq", "epoch", "percent", "finished")
+    same = all(frame.get(key) == details.get(key) for key in keys if key in frame)
+    steps = [(s["key"], s["state"], s.get("message")) for s in frame["steps"]]
+    stored = [(s["key"], s["state"], s.get("message")) for s in details["steps"]]
+    return same and steps == stored
+
+
+def ended_at(details: dict) -> float:
+    """The task's end, on this process's monotonic clock."""
+    return details["ended_at"] - time.time() + time.monotonic()

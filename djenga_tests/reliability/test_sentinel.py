@@ -11,24 +11,26 @@ websocket client watches: it must end at the exact final snapshot, and the task 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from djenga.live.auth import make_token
 
-from .stack import ORIGIN, Stack, snapshots
+from .stack import (
+    FAILOVER_SCENARIOS,
+    RECOVERY_BOUND,
+    Stack,
+    ended_at,
+    exact,
+    snapshots,
+    timed_watch,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
-
-#: How long after the new master is elected a watcher may take to reach the final state.
-RECOVERY_BOUND = 10.0
 
 
 @pytest.fixture
@@ -38,41 +40,11 @@ def sentinel_stack(tmp_path):
     built.close()
 
 
-async def timed_watch(url: str, timeout: float = 90) -> tuple[list[tuple[float, dict]], int]:
-    """Every message with the monotonic time it arrived, until the server closes."""
-    received: list[tuple[float, dict]] = []
-    async with connect(url, origin=ORIGIN, open_timeout=10) as socket:
-        try:
-            async with asyncio.timeout(timeout):
-                async for text in socket:
-                    received.append((time.monotonic(), json.loads(text)))
-        except ConnectionClosed:
-            pass
-        return received, socket.close_code or 0
-
-
-def exact(frame: dict, details: dict) -> bool:
-    """The watcher's last frame is the stored final snapshot (as a customer sees it)."""
-    keys = ("state", "seq", "epoch", "percent", "finished")
-    same = all(frame.get(key) == details.get(key) for key in keys if key in frame)
-    steps = [(s["key"], s["state"], s.get("message")) for s in frame["steps"]]
-    stored = [(s["key"], s["state"], s.get("message")) for s in details["steps"]]
-    return same and steps == stored
-
-
-SCENARIOS = {
-    # task, its args, seconds from PROGRESS to the failover
-    "mid-task": ("gru.wait_in_step", (8,), 1.5),
-    # the task holds its step 3 s, then ends: its final writes meet the failover
-    "before the final write": ("gru.say", ("Fly to the moon", "holding", 3.0), 1.5),
-}
-
-
 @pytest.mark.parametrize("how", ["SENTINEL FAILOVER", "SIGKILL"])
-@pytest.mark.parametrize("when", list(SCENARIOS))
+@pytest.mark.parametrize("when", list(FAILOVER_SCENARIOS))
 async def test_a_failover_loses_nothing(sentinel_stack, when, how):
     stack = sentinel_stack
-    name, args, after = SCENARIOS[when]
+    name, args, after = FAILOVER_SCENARIOS[when]
     task_id = stack.send(name, *args)
     stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
     url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
@@ -94,14 +66,9 @@ async def test_a_failover_loses_nothing(sentinel_stack, when, how):
         f"\n{when}, {how}: the sentinels agreed on a new master {elected - started:.2f} s "
         f"after the failover began; the watcher had the exact final snapshot "
         f"{final_at - started:.2f} s after it began ({final_at - elected:+.2f} s from the "
-        f"election; the task ended {_ended(details) - elected:+.2f} s from it)"
+        f"election; the task ended {ended_at(details) - elected:+.2f} s from it)"
     )
-    assert final_at - elected <= RECOVERY_BOUND + max(0.0, _ended(details) - elected)
-
-
-def _ended(details: dict) -> float:
-    """The task's end, on this process's monotonic clock."""
-    return details["ended_at"] - time.time() + time.monotonic()
+    assert final_at - elected <= RECOVERY_BOUND + max(0.0, ended_at(details) - elected)
 
 
 async def test_a_silent_master_is_found_by_the_probe(sentinel_stack):
