@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import redis.exceptions
 from celery.result import AsyncResult
 
 from ..errors import NotADetailBackend
@@ -27,6 +29,16 @@ __all__ = ["AsyncDetailedResult", "DetailedGroupResult", "DetailedWorkflowResult
 #: Seconds without a pub/sub message after which ``follow`` re-reads the stored
 #: snapshot: pub/sub is at-most-once, the snapshot is the truth.
 RESYNC_INTERVAL = 5.0
+#: What a Redis away for a moment raises (a restart, a Sentinel or Cluster failover, a slot
+#: moving): follow() and afollow() wait AWAY_PAUSE and ask again until their timeout. Their
+#: first read still raises it: a Redis that is not there at all is an error to see.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError, redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.BusyLoadingError, OSError,
+)  # fmt: skip
+AWAY_PAUSE = 0.25
 
 
 class AsyncDetailedResult(AsyncResult):
@@ -134,8 +146,12 @@ class AsyncDetailedResult(AsyncResult):
                     return
                 while True:
                     wait = _wait_time(deadline)
-                    message = await pubsub.get_message(timeout=wait)
-                    newer = await read() if message is None else decode(message["data"])
+                    try:
+                        message = await pubsub.get_message(timeout=wait)
+                        newer = await read() if message is None else decode(message["data"])
+                    except TRANSIENT_ERRORS:
+                        await asyncio.sleep(min(wait, AWAY_PAUSE))  # away: ask again
+                        continue
                     if is_newer(newer, snapshot.get("epoch"), int(snapshot.get("seq") or 0)):
                         snapshot = newer
                         break
@@ -146,8 +162,13 @@ class AsyncDetailedResult(AsyncResult):
     @staticmethod
     def _next(snapshot: Snapshot, deadline: float | None, get_message: Any, read: Any) -> Snapshot:
         while True:
-            message = get_message(timeout=_wait_time(deadline))
-            newer = read() if message is None else decode(message["data"])
+            wait = _wait_time(deadline)
+            try:
+                message = get_message(timeout=wait)
+                newer = read() if message is None else decode(message["data"])
+            except TRANSIENT_ERRORS:
+                time.sleep(min(wait, AWAY_PAUSE))  # Redis is away for a moment: ask again
+                continue
             if is_newer(newer, snapshot.get("epoch"), int(snapshot.get("seq") or 0)):
                 return newer
 

@@ -7,6 +7,7 @@ Celery's redis backend has no Cluster support (celery/celery#2852).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Sequence
@@ -201,27 +202,68 @@ def pubsub_options(connection_kwargs: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+#: What a shard listener's connection raises when its node goes away or stops answering.
+_NODE_GONE = (ConnectionError, TimeoutError, redis.exceptions.TimeoutError, OSError)
+#: How long a listener whose node is gone waits before it looks for the slot's owner again.
+_RESUBSCRIBE_PAUSE = 0.25
+
+
+def _is_sunsubscribe(reply: Any) -> bool:
+    """The node let go of the channel: its slot moved (or the node is leaving)."""
+    return isinstance(reply, list) and reply[0] == b"sunsubscribe"
+
+
 class ShardListener:
     """One shard channel, on a connection of its own to the node that owns its slot
     (``AsyncDetailedResult.follow``): ``get_message(timeout)`` is a new message's
-    ``{"data": ...}`` or None. After a slot move it hears nothing more; its user re-reads
-    the snapshot on every quiet interval anyway."""
+    ``{"data": ...}`` or None.
+
+    It follows the slot: when the node says ``sunsubscribe`` (the slot moved) or goes
+    away (a failover), it re-reads the slot map and subscribes on the new owner, and
+    answers None at once so its user re-reads the snapshot (what was published in
+    between is in it)."""
 
     def __init__(self, client: redis.cluster.RedisCluster, channel: str) -> None:
-        pool = client.get_node_from_key(channel).redis_connection.connection_pool
+        self.client, self.channel = client, channel
+        self.connection: Any = None
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        pool = self.client.get_node_from_key(self.channel).redis_connection.connection_pool
         self.connection = pool.connection_class(**pubsub_options(pool.connection_kwargs))
-        self.connection.send_command("SSUBSCRIBE", channel)
+        self.connection.send_command("SSUBSCRIBE", self.channel)
+
+    def _resubscribe(self) -> None:
+        self.close()
+        try:
+            self.client.nodes_manager.initialize()  # the slot map as the cluster has it now
+            self._subscribe()
+        except (*_NODE_GONE, RedisClusterException):
+            self.close()  # no owner answers yet (a failover under way): next time
 
     def get_message(self, timeout: float) -> dict[str, Any] | None:
+        if self.connection is None:
+            time.sleep(min(timeout, _RESUBSCRIBE_PAUSE))
+            self._resubscribe()
+            return None
         deadline = time.monotonic() + timeout
-        while self.connection.can_read(timeout=max(0.0, deadline - time.monotonic())):
-            reply = self.connection.read_response()
-            if isinstance(reply, list) and reply[0] == b"smessage":
-                return {"data": reply[2]}
+        try:
+            while self.connection.can_read(timeout=max(0.0, deadline - time.monotonic())):
+                reply = self.connection.read_response()
+                if isinstance(reply, list) and reply[0] == b"smessage":
+                    return {"data": reply[2]}
+                if _is_sunsubscribe(reply):
+                    self._resubscribe()
+                    return None
+        except _NODE_GONE:
+            self._resubscribe()
+            return None
         return None
 
     def close(self) -> None:
-        self.connection.disconnect()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.disconnect()
 
 
 class AsyncShardListener:
@@ -238,14 +280,34 @@ class AsyncShardListener:
         await self.connection.connect()
         await self.connection.send_command("SSUBSCRIBE", self.channel)
 
+    async def _resubscribe(self) -> None:
+        await self.aclose()
+        try:
+            await self.client.nodes_manager.initialize()
+            await self.subscribe()
+        except (*_NODE_GONE, RedisClusterException):
+            await self.aclose()
+
     async def get_message(self, timeout: float) -> dict[str, Any] | None:
+        if self.connection is None:
+            await asyncio.sleep(min(timeout, _RESUBSCRIBE_PAUSE))
+            await self._resubscribe()
+            return None
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            reply = await self.connection.read_response(timeout=left, disconnect_on_error=False)
-            if isinstance(reply, list) and reply[0] == b"smessage":
-                return {"data": reply[2]}
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                reply = await self.connection.read_response(timeout=left, disconnect_on_error=False)
+                if isinstance(reply, list) and reply[0] == b"smessage":
+                    return {"data": reply[2]}
+                if _is_sunsubscribe(reply):
+                    await self._resubscribe()
+                    return None
+        except _NODE_GONE:
+            await self._resubscribe()
+            return None
         return None
 
     async def aclose(self) -> None:
-        if self.connection is not None:
-            await self.connection.disconnect()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await connection.disconnect()

@@ -309,3 +309,37 @@ async def test_a_master_that_goes_silent_mid_task_the_watcher_still_ends_exact(
     assert (frames[-1]["seq"], frames[-1]["steps"]) == (final["seq"], final["steps"])
     print(f"\nmaster frozen 6 s: the watcher ended exact {time.monotonic() - thawed:.1f} s "
           f"after SIGCONT (final seq {final['seq']})")  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["follow", "afollow"])
+async def test_follow_hears_on_after_the_slot_moves(cluster, celery_worker, how):
+    """The shard listener follows the slot: the node's ``sunsubscribe`` makes it re-read
+    the slot map and subscribe on the new owner, so updates keep arriving as they come
+    (before, nothing more arrived but the re-read every 5 s)."""
+    names = cluster_store().names
+    task_id = f"follow-move-{uuid.uuid4()}"
+    slot = redis.cluster.key_slot(names.task(task_id).encode())
+    source = cluster.owner(slot)
+    target = next(node for node in cluster.nodes if node is not source)
+    tasks.wait_in_step.apply_async((4.0,), task_id=task_id)  # an update every 0.05 s
+    arrivals: list[tuple[float, dict]] = []
+    moved_at: list[float] = []
+
+    def seen(snapshot: dict) -> None:
+        arrivals.append((time.monotonic(), snapshot))
+        if not moved_at and snapshot["state"] == "PROGRESS" and snapshot["seq"] >= 5:
+            cluster.migrate_slot(slot, target)
+            moved_at.append(time.monotonic())
+
+    result = AsyncDetailedResult(task_id)
+    if how == "follow":
+        await asyncio.to_thread(lambda: [seen(s) for s in result.follow(timeout=60)])
+    else:
+        async for snapshot in result.afollow(timeout=60):
+            await asyncio.to_thread(seen, snapshot)
+    assert cluster.owner(slot) is target and arrivals[-1][1]["state"] == "SUCCESS"
+    after = [at for at, _ in arrivals if at > moved_at[0]]
+    gaps = [b - a for a, b in zip([moved_at[0], *after], after, strict=False)]
+    print(f"\n{how}: {len(after)} snapshots after the slot moved, the longest wait "
+          f"{max(gaps):.2f} s")  # fmt: skip
+    assert len(after) >= 10 and max(gaps) < 2.5, (len(after), gaps)
