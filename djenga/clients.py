@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
+import redis.exceptions
 import redis.sentinel
 
 __all__ = [
@@ -29,6 +30,17 @@ __all__ = [
     "parse_sentinel_url",
     "sync_client",
 ]
+
+#: What a Redis away for a moment raises: a restart, a Sentinel or Cluster failover, a slot
+#: moving, a node still loading. Readers that wait anyway (``follow()``, the shard
+#: listeners) ask again on these; other Redis errors (a wrong command, a bad reply) are
+#: bugs to see, not to wait out.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError, redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.BusyLoadingError, OSError,
+)  # fmt: skip
 
 #: Sentinel URL schemes (plain, TLS to the master) after djenga's own are mapped to them.
 SENTINEL_SCHEMES = ("sentinel", "sentinels")

@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import redis.exceptions
 from celery.result import AsyncResult
 
+from ..clients import TRANSIENT_ERRORS
 from ..errors import NotADetailBackend
 from ..store import AsyncTaskStore
 from ..store.cluster import AsyncShardListener, ShardListener
@@ -29,15 +29,9 @@ __all__ = ["AsyncDetailedResult", "DetailedGroupResult", "DetailedWorkflowResult
 #: Seconds without a pub/sub message after which ``follow`` re-reads the stored
 #: snapshot: pub/sub is at-most-once, the snapshot is the truth.
 RESYNC_INTERVAL = 5.0
-#: What a Redis away for a moment raises (a restart, a Sentinel or Cluster failover, a slot
-#: moving): follow() and afollow() wait AWAY_PAUSE and ask again until their timeout. Their
-#: first read still raises it: a Redis that is not there at all is an error to see.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-    redis.exceptions.MasterDownError, redis.exceptions.SlotNotCoveredError,
-    redis.exceptions.BusyLoadingError, OSError,
-)  # fmt: skip
+#: On a TRANSIENT_ERRORS (djenga.clients), follow() and afollow() wait this long and ask
+#: again, until their timeout. Their first read still raises it: a Redis that is not
+#: there at all is an error to see.
 AWAY_PAUSE = 0.25
 
 

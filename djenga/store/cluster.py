@@ -21,6 +21,7 @@ import redis.cluster
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, RedisClusterException
 
+from ..clients import TRANSIENT_ERRORS
 from ..conf import get_settings
 from ..keys import ClusterNames
 from .twins import TaskStore
@@ -202,8 +203,6 @@ def pubsub_options(connection_kwargs: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-#: What a shard listener's connection raises when its node goes away or stops answering.
-_NODE_GONE = (ConnectionError, TimeoutError, redis.exceptions.TimeoutError, OSError)
 #: How long a listener whose node is gone waits before it looks for the slot's owner again.
 _RESUBSCRIBE_PAUSE = 0.25
 
@@ -238,7 +237,7 @@ class ShardListener:
         try:
             self.client.nodes_manager.initialize()  # the slot map as the cluster has it now
             self._subscribe()
-        except (*_NODE_GONE, RedisClusterException):
+        except (*TRANSIENT_ERRORS, RedisClusterException):
             self.close()  # no owner answers yet (a failover under way): next time
 
     def get_message(self, timeout: float) -> dict[str, Any] | None:
@@ -255,7 +254,7 @@ class ShardListener:
                 if _is_sunsubscribe(reply):
                     self._resubscribe()
                     return None
-        except _NODE_GONE:
+        except TRANSIENT_ERRORS:
             self._resubscribe()
             return None
         return None
@@ -285,7 +284,7 @@ class AsyncShardListener:
         try:
             await self.client.nodes_manager.initialize()
             await self.subscribe()
-        except (*_NODE_GONE, RedisClusterException):
+        except (*TRANSIENT_ERRORS, RedisClusterException):
             await self.aclose()
 
     async def get_message(self, timeout: float) -> dict[str, Any] | None:
@@ -302,7 +301,7 @@ class AsyncShardListener:
                 if _is_sunsubscribe(reply):
                     await self._resubscribe()
                     return None
-        except _NODE_GONE:
+        except TRANSIENT_ERRORS:
             await self._resubscribe()
             return None
         return None

@@ -12,11 +12,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from djenga.celery.app import DjengaCelery
 from djenga.celery.results import AsyncDetailedResult
+from djenga.live.auth import make_token
 from djenga.testing import RedisServer
 from djenga.testing.cluster import RedisCluster
 from djenga.testing.processes import ManagedProcess
@@ -205,3 +209,50 @@ def exact(frame: dict, details: dict) -> bool:
 def ended_at(details: dict) -> float:
     """The task's end, on this process's monotonic clock."""
     return details["ended_at"] - time.time() + time.monotonic()
+
+
+@dataclass
+class FailoverRun:
+    """What :func:`run_through_failover` saw, on this process's monotonic clock."""
+
+    started: float  # the failover began
+    elected: float  # the new master took over (the act returned)
+    final_at: float  # the watcher had the final snapshot
+    details: dict
+    frames: list[dict]
+    outcome: Any  # what the act returned
+
+    def within_bound(self) -> bool:
+        """The exact final snapshot came within RECOVERY_BOUND of the takeover (or of the
+        task's end, if it ended later)."""
+        late = max(0.0, ended_at(self.details) - self.elected)
+        return self.final_at - self.elected <= RECOVERY_BOUND + late
+
+
+async def run_through_failover(
+    stack: Stack, scenario: str, act: Callable[[str], Any]
+) -> FailoverRun:
+    """Send ``FAILOVER_SCENARIOS[scenario]``'s task, watch it, run ``act(task_id)`` (in a
+    thread) while it runs, and check what every failover test checks: the task and
+    Celery's result succeeded, the watcher ended at the exact final snapshot with 1000,
+    and its seqs only increased."""
+    name, args, after = FAILOVER_SCENARIOS[scenario]
+    task_id = stack.send(name, *args)
+    stack.wait_for(task_id, lambda d: d["state"] == "PROGRESS")
+    url = stack.ws_url(f"/ws/djenga/tasks/{task_id}/", token=make_token(task_id))
+    watcher = asyncio.create_task(timed_watch(url))
+    await asyncio.sleep(after)
+    started = time.monotonic()
+    outcome = await asyncio.to_thread(act, task_id)
+    elected = time.monotonic()
+    received, code = await watcher
+    details = stack.details(task_id)
+    assert details["state"] == "SUCCESS", details
+    assert stack.app.AsyncResult(task_id).state == "SUCCESS"  # Celery's own result too
+    frames = snapshots([message for _, message in received])
+    final_at = next(t for t, m in received if snapshots([m]) and m["state"] == "SUCCESS")
+    assert exact(frames[-1], details), (frames[-1], details)
+    assert code == 1000
+    seqs = [frame["seq"] for frame in frames if frame.get("epoch") == details["epoch"]]
+    assert seqs == sorted(set(seqs)), seqs  # a new master's history never reuses a seq
+    return FailoverRun(started, elected, final_at, details, frames, outcome)
