@@ -31,9 +31,13 @@ IS_FINAL = """() => {
 
 def mount(page, base_url: str, task_id: str, **attributes: str) -> None:
     """Open a page of the site and put a widget for ``task_id`` on it, as the tag would."""
+    mount_element(page, base_url, {"task-id": task_id, "token": make_token(task_id), **attributes})
+
+
+def mount_element(page, base_url: str, attrs: dict[str, str]) -> None:
+    """Open a page of the site and put a ``<djenga-task-progress>`` with ``attrs`` on it."""
     page.add_init_script(RECORD_EVENTS)
     page.goto(base_url + "/")
-    attrs = {"task-id": task_id, "token": make_token(task_id), **attributes}
     page.evaluate(
         """async (attrs) => {
              await import('/static/djenga/djenga-task-progress.js');

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from celery import chain, chord
-from test_widget import RECORD_EVENTS, mount, wait_final
+from test_widget import RECORD_EVENTS, mount, mount_element, wait_final
 
 from djenga.live.auth import make_workflow_token
 from djenga_tests import tasks
@@ -22,17 +22,7 @@ ETA_TEXT = (
 
 
 def mount_workflow(page, base_url: str, token: str, **attributes: str) -> None:
-    page.add_init_script(RECORD_EVENTS)
-    page.goto(base_url + "/")
-    page.evaluate(
-        """async (attrs) => {
-             await import('/static/djenga/djenga-task-progress.js');
-             const el = document.createElement('djenga-task-progress');
-             for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-             document.body.append(el);
-           }""",
-        {"workflow-token": token, **attributes},
-    )
+    mount_element(page, base_url, {"workflow-token": token, **attributes})
 
 
 def seconds_left(text: str) -> int:
