@@ -9,12 +9,15 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import redis
 
 from ..keys import CLUSTER_SLOTS
 from .processes import Closing
 from .redis_server import RedisServer, free_port
+
+T = TypeVar("T")
 
 
 class ClusterNodeServer(RedisServer):
@@ -113,12 +116,14 @@ class RedisCluster(Closing):
         replica is in sync with its master."""
         self._wait(lambda: all(self._settled(node) for node in self.everyone), timeout)
 
-    def _wait(self, condition: Callable[[], bool], timeout: float) -> None:
+    def _wait(self, condition: Callable[[], T | None], timeout: float) -> T:
+        """Until ``condition()`` is truthy; returns what it returned."""
         deadline = time.monotonic() + timeout
-        while not condition():
+        while not (value := condition()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the cluster on {self.urls} did not settle in {timeout} s")
             time.sleep(0.05)
+        return value
 
     def _knows_everyone(self, node: ClusterNodeServer) -> bool:
         with node.client() as client:
@@ -146,8 +151,8 @@ class RedisCluster(Closing):
         resume: Sequence[ClusterNodeServer] = (),
         then: Callable[[], object] | None = None,
     ) -> ClusterNodeServer:
-        """SIGKILL ``master``, then wait until one of its replicas holds its slots and every
-        live node agrees the cluster is ok; returns that replica, now a master.
+        """SIGKILL ``master``, then wait until one of its replicas is a master holding its
+        slots and every live node says so; returns that replica.
 
         ``resume``: replicas the caller stopped with SIGSTOP; they get SIGCONT right after
         the kill, so they come back behind their master (the writes it took meanwhile are
@@ -173,9 +178,7 @@ class RedisCluster(Closing):
                     return replica
             return None
 
-        self._wait(lambda: promoted() is not None, timeout)
-        winner = promoted()
-        assert winner is not None
+        winner = self._wait(promoted, timeout)
         self.nodes[self.nodes.index(master)] = winner
         self.replicas_of[winner] = [r for r in replicas if r is not winner]
         self._wait(
